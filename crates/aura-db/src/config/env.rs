@@ -1,0 +1,282 @@
+//! Reading [`Config`] from environment variables.
+//!
+//! An empty variable counts as unset (as `os.Getenv` did in the Go package this replaces).
+//! Secrets are wrapped in [`SecretString`] as they are read; errors name the variable and
+//! echo only values that are not secret.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::vars::{self, Names};
+use super::{Config, ConfigBuilder};
+use crate::error::Error;
+
+pub(super) fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, Error> {
+    let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    let secret = |name: &str| get(name).map(SecretString::from);
+
+    let mut b = ConfigBuilder::default();
+    b.host = get(vars::POSTGRES_HOST);
+    b.port = get(vars::POSTGRES_PORT)
+        .map(|v| parse_port(vars::POSTGRES_PORT, &v))
+        .transpose()?;
+    b.dbname = get(vars::POSTGRES_DB);
+    b.superuser = get(vars::POSTGRES_USER);
+    b.superuser_password = secret(vars::POSTGRES_PASSWORD);
+    b.role_password = secret(vars::AURA_DB_PASSWORD);
+    b.app_url = secret(vars::AURA_DB_URL);
+    b.migrate_url = secret(vars::AURA_DB_MIGRATE_URL);
+    b.bootstrap_url = secret(vars::AURA_DB_BOOTSTRAP_URL);
+    b.app_role = get(vars::AURA_DB_APP_ROLE);
+    b.migrate_role = get(vars::AURA_DB_MIGRATE_ROLE);
+    b.schema = get(vars::AURA_DB_SCHEMA);
+
+    if let Some(v) = get(vars::AURA_DB_MAX_CONNS) {
+        b.pool.max_conns = parse_count(vars::AURA_DB_MAX_CONNS, &v)?;
+    }
+    if let Some(v) = get(vars::AURA_DB_MIN_CONNS) {
+        b.pool.min_conns = parse_count(vars::AURA_DB_MIN_CONNS, &v)?;
+    }
+    if let Some(v) = get(vars::AURA_DB_MAX_CONN_IDLE) {
+        b.pool.max_conn_idle = parse_duration(vars::AURA_DB_MAX_CONN_IDLE, &v)?;
+    }
+    if let Some(v) = get(vars::AURA_DB_CONNECT_TIMEOUT) {
+        b.pool.connect_timeout = parse_duration(vars::AURA_DB_CONNECT_TIMEOUT, &v)?;
+    }
+    if let Some(v) = get(vars::AURA_DB_CHECKOUT_TIMEOUT) {
+        b.pool.checkout_timeout = parse_duration(vars::AURA_DB_CHECKOUT_TIMEOUT, &v)?;
+        b.checkout_timeout_set = true;
+    }
+    if let Some(v) = get(vars::AURA_DB_STATEMENT_TIMEOUT) {
+        b.pool.statement_timeout = parse_duration(vars::AURA_DB_STATEMENT_TIMEOUT, &v)?;
+    }
+    if let Some(v) = get(vars::AURA_DB_APPLICATION_NAME) {
+        b.pool.application_name = v;
+    }
+    b.build_named(&Names::ENV)
+}
+
+fn parse_port(var: &str, v: &str) -> Result<u16, Error> {
+    match v.trim().parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(Error::config(
+            var,
+            format!("must be a port number 1-65535, got {v:?}"),
+        )),
+    }
+}
+
+fn parse_count(var: &str, v: &str) -> Result<u32, Error> {
+    v.trim()
+        .parse::<u32>()
+        .map_err(|_| Error::config(var, format!("must be a whole number, got {v:?}")))
+}
+
+/// `30s`, `500ms`, `1m30s`, `2h`: a number and a unit, as Go's `time.ParseDuration` and
+/// humantime accept. A bare number is refused: its unit would be a guess.
+pub(crate) fn parse_duration(var: &str, v: &str) -> Result<Duration, Error> {
+    let v = v.trim();
+    if v.chars().all(|c| c.is_ascii_digit()) && v != "0" {
+        return Err(Error::config(
+            var,
+            format!("must be a duration with a unit like 30s or 500ms, got {v:?}"),
+        ));
+    }
+    humantime::parse_duration(v).map_err(|e| {
+        Error::config(
+            var,
+            format!("must be a duration like 30s or 500ms, got {v:?} ({e})"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::Config;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, Error> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_compose_the_three_dsns() {
+        let c = config(&[("POSTGRES_PASSWORD", "pw")]).unwrap();
+        assert_eq!(
+            c.app_url().redacted(),
+            "postgres://aura_app:***@127.0.0.1:5432/aura"
+        );
+        assert_eq!(
+            c.migrate_url().unwrap().redacted(),
+            "postgres://aura_migrate:***@127.0.0.1:5432/aura"
+        );
+        assert_eq!(
+            c.bootstrap_url().redacted(),
+            "postgres://postgres:***@127.0.0.1:5432/aura"
+        );
+        assert!(!c.bootstrap_skipped());
+        assert_eq!(c.pool().max_conns, 10);
+        assert_eq!(c.pool().min_conns, 1);
+        assert_eq!(c.pool().max_conn_idle, Duration::from_secs(30));
+        assert_eq!(c.pool().connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.pool().checkout_timeout, Duration::from_secs(5));
+        assert_eq!(c.pool().statement_timeout, Duration::from_secs(30));
+        assert_eq!(
+            (c.app_role(), c.migrate_role(), c.schema()),
+            ("aura_app", "aura_migrate", "aura")
+        );
+    }
+
+    #[test]
+    fn role_password_defaults_to_the_superuser_password_and_can_differ() {
+        let c = config(&[
+            ("POSTGRES_PASSWORD", "super"),
+            ("AURA_DB_PASSWORD", "roles"),
+        ])
+        .unwrap();
+        assert_eq!(c.app_url().pg_config().get_password(), Some(&b"roles"[..]));
+        assert_eq!(
+            c.bootstrap_url().pg_config().get_password(),
+            Some(&b"super"[..])
+        );
+        let c = config(&[("POSTGRES_PASSWORD", "super")]).unwrap();
+        assert_eq!(c.app_url().pg_config().get_password(), Some(&b"super"[..]));
+    }
+
+    #[test]
+    fn verbatim_urls_win_and_both_skip_bootstrap() {
+        let c = config(&[
+            ("AURA_DB_URL", "postgres://a:x@h1:1/d1"),
+            ("AURA_DB_MIGRATE_URL", "postgres://m:y@h2:2/d2"),
+            ("POSTGRES_HOST", "ignored"),
+        ])
+        .unwrap();
+        assert_eq!(c.app_url().redacted(), "postgres://a:***@h1:1/d1");
+        assert_eq!(
+            c.migrate_url().unwrap().redacted(),
+            "postgres://m:***@h2:2/d2"
+        );
+        assert!(c.bootstrap_skipped());
+        let c = config(&[("AURA_DB_URL", "postgres://a:x@h1:1/d1")]).unwrap();
+        assert!(!c.bootstrap_skipped());
+    }
+
+    #[test]
+    fn parts_compose_with_host_port_db_user() {
+        let c = config(&[
+            ("POSTGRES_HOST", "db.internal"),
+            ("POSTGRES_PORT", "6543"),
+            ("POSTGRES_DB", "aura_dev"),
+            ("POSTGRES_USER", "admin"),
+            ("AURA_DB_APP_ROLE", "svc"),
+            ("AURA_DB_MIGRATE_ROLE", "ddl"),
+            ("AURA_DB_SCHEMA", "s1"),
+            ("AURA_DB_MAX_CONNS", "4"),
+            ("AURA_DB_MIN_CONNS", "0"),
+            ("AURA_DB_CONNECT_TIMEOUT", "500ms"),
+            ("AURA_DB_STATEMENT_TIMEOUT", "1m"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.app_url().redacted(),
+            "postgres://svc@db.internal:6543/aura_dev"
+        );
+        assert_eq!(
+            c.bootstrap_url().redacted(),
+            "postgres://admin@db.internal:6543/aura_dev"
+        );
+        assert_eq!(c.schema(), "s1");
+        assert_eq!(c.pool().max_conns, 4);
+        assert_eq!(c.pool().connect_timeout, Duration::from_millis(500));
+        assert_eq!(c.pool().checkout_timeout, Duration::from_millis(500));
+        assert_eq!(c.pool().statement_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn every_bad_value_names_its_variable() {
+        let secret = "Pl4nted-S3cret";
+        let url = format!("postgres://u:{secret}@h:port/d");
+        let cases: Vec<(&str, String)> = vec![
+            ("POSTGRES_PORT", "abc".into()),
+            ("POSTGRES_PORT", "70000".into()),
+            ("POSTGRES_PORT", "0".into()),
+            ("AURA_DB_URL", url.clone()),
+            ("AURA_DB_MIGRATE_URL", url.clone()),
+            ("AURA_DB_BOOTSTRAP_URL", url),
+            ("AURA_DB_APP_ROLE", "Bad-Name".into()),
+            ("AURA_DB_MIGRATE_ROLE", "pg_migrate".into()),
+            ("AURA_DB_SCHEMA", "9schema".into()),
+            ("AURA_DB_MAX_CONNS", "ten".into()),
+            ("AURA_DB_MAX_CONNS", "0".into()),
+            ("AURA_DB_MIN_CONNS", "-1".into()),
+            ("AURA_DB_MAX_CONN_IDLE", "30".into()),
+            ("AURA_DB_CONNECT_TIMEOUT", "soon".into()),
+            ("AURA_DB_CONNECT_TIMEOUT", "0s".into()),
+            ("AURA_DB_CHECKOUT_TIMEOUT", "5 parsecs".into()),
+            ("AURA_DB_STATEMENT_TIMEOUT", "-1s".into()),
+            ("AURA_DB_APPLICATION_NAME", "x".repeat(64)),
+        ];
+        for (var, value) in &cases {
+            let err = config(&[(var, value), ("POSTGRES_PASSWORD", secret)]).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!("aura-db: {var} ")),
+                "{var}={value:?}: {text}"
+            );
+            assert!(
+                !text.contains(secret) && !format!("{err:?}").contains(secret),
+                "{text}"
+            );
+        }
+        let err = config(&[("AURA_DB_MIN_CONNS", "11")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("AURA_DB_MIN_CONNS") && err.contains("AURA_DB_MAX_CONNS"),
+            "{err}"
+        );
+        let err = config(&[
+            ("AURA_DB_APP_ROLE", "same"),
+            ("AURA_DB_MIGRATE_ROLE", "same"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("AURA_DB_MIGRATE_ROLE"), "{err}");
+    }
+
+    #[test]
+    fn debug_of_config_never_shows_a_password() {
+        let secret = "Pl4nted-S3cret";
+        let c = config(&[
+            ("POSTGRES_PASSWORD", secret),
+            ("AURA_DB_PASSWORD", secret),
+            (
+                "AURA_DB_BOOTSTRAP_URL",
+                &format!("host=h user=u password={secret}"),
+            ),
+        ])
+        .unwrap();
+        let debug = format!("{c:?}");
+        assert!(!debug.contains(secret), "{debug}");
+        assert!(
+            debug.contains("postgres://aura_app:***@127.0.0.1:5432/aura"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn an_empty_variable_counts_as_unset() {
+        let c = config(&[("POSTGRES_PORT", ""), ("AURA_DB_MIGRATE_URL", "")]).unwrap();
+        assert_eq!(
+            c.migrate_url().unwrap().redacted(),
+            "postgres://aura_migrate@127.0.0.1:5432/aura"
+        );
+    }
+}

@@ -1,0 +1,144 @@
+//! What the data layer needs to know: where the database is, who connects, pool limits.
+//!
+//! Built from the environment ([`Config::from_env`]) or in code ([`ConfigBuilder`]).
+
+mod builder;
+mod env;
+pub mod vars;
+
+use std::fmt;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+pub use builder::ConfigBuilder;
+
+use crate::dsn::Dsn;
+
+/// The data layer's configuration. `Debug` shows DSNs redacted and passwords as `***`.
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) app_url: Dsn,
+    pub(crate) migrate_url: Option<Dsn>,
+    pub(crate) bootstrap_url: Dsn,
+    pub(crate) bootstrap_skipped: bool,
+    pub(crate) role_password: SecretString,
+    pub(crate) app_role: String,
+    pub(crate) migrate_role: String,
+    pub(crate) schema: String,
+    pub(crate) pool: PoolSettings,
+}
+
+/// Pool limits and per-connection settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Most connections open at once (`AURA_DB_MAX_CONNS`, default 10).
+    pub max_conns: u32,
+    /// Idle connections kept ready (`AURA_DB_MIN_CONNS`, default 1).
+    pub min_conns: u32,
+    /// An idle connection above `min_conns` is closed after this (`AURA_DB_MAX_CONN_IDLE`, 30s).
+    pub max_conn_idle: Duration,
+    /// Limit for establishing one connection (`AURA_DB_CONNECT_TIMEOUT`, 5s).
+    pub connect_timeout: Duration,
+    /// Limit for waiting on a pooled connection (`AURA_DB_CHECKOUT_TIMEOUT`, defaults to the
+    /// connect timeout).
+    pub checkout_timeout: Duration,
+    /// `statement_timeout` of every pooled connection (`AURA_DB_STATEMENT_TIMEOUT`, 30s).
+    pub statement_timeout: Duration,
+    /// `application_name` of every connection (`AURA_DB_APPLICATION_NAME`, `aura`).
+    pub application_name: String,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_conns: 10,
+            min_conns: 1,
+            max_conn_idle: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            checkout_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+            application_name: "aura".to_owned(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads every variable of the configuration table (see the README) from the process
+    /// environment.
+    pub fn from_env() -> Result<Self, crate::Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::from_env`], reading variables through `lookup` (tests, embedding).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, crate::Error> {
+        env::from_lookup(&lookup)
+    }
+
+    /// A builder for code that does not use the environment.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// The runtime DSN (app role), used by [`crate::open`].
+    pub fn app_url(&self) -> &Dsn {
+        &self.app_url
+    }
+
+    /// The DDL DSN (migrate role); `None` when it was configured empty.
+    pub fn migrate_url(&self) -> Option<&Dsn> {
+        self.migrate_url.as_ref()
+    }
+
+    /// The superuser DSN used only to bootstrap roles.
+    pub fn bootstrap_url(&self) -> &Dsn {
+        &self.bootstrap_url
+    }
+
+    /// True when both AURA_DB_URL and AURA_DB_MIGRATE_URL were given: role bootstrap is
+    /// skipped (managed Postgres with per-role credentials).
+    pub fn bootstrap_skipped(&self) -> bool {
+        self.bootstrap_skipped
+    }
+
+    /// The password both application roles get at bootstrap.
+    pub fn role_password(&self) -> &SecretString {
+        &self.role_password
+    }
+
+    /// The app role's name (DML only).
+    pub fn app_role(&self) -> &str {
+        &self.app_role
+    }
+
+    /// The migrate role's name (owns the schema).
+    pub fn migrate_role(&self) -> &str {
+        &self.migrate_role
+    }
+
+    /// The schema holding Aura's tables.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// Pool limits and per-connection settings.
+    pub fn pool(&self) -> &PoolSettings {
+        &self.pool
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("app_url", &self.app_url)
+            .field("migrate_url", &self.migrate_url)
+            .field("bootstrap_url", &self.bootstrap_url)
+            .field("bootstrap_skipped", &self.bootstrap_skipped)
+            .field("role_password", &"***")
+            .field("app_role", &self.app_role)
+            .field("migrate_role", &self.migrate_role)
+            .field("schema", &self.schema)
+            .field("pool", &self.pool)
+            .finish()
+    }
+}

@@ -1,0 +1,127 @@
+//! `with_tx`: one transaction on a pooled connection.
+//!
+//! - the body returns `Err` -> `ROLLBACK`, and that error is returned;
+//! - the body panics -> the connection is dropped mid-transaction; the pool sees it broken
+//!   and closes it, so the server rolls back; the panic continues;
+//! - the body returns `Ok` -> `COMMIT`; a commit failure (a deferred constraint) is returned
+//!   as [`Error::Commit`] and nothing is committed;
+//! - the future is dropped at any await point -> the same as a panic: the connection, still
+//!   inside its transaction, is discarded by the pool and never reused.
+
+use diesel_async::{AnsiTransactionManager, AsyncPgConnection, TransactionManager};
+
+use crate::error::Error;
+use crate::pool::Pool;
+
+/// An `async` closure taking the connection, whose future is `Send` (so `with_tx` can run
+/// inside `tokio::spawn`). Implemented for every such closure; you never implement it.
+///
+/// Rust cannot yet bound the future of an `AsyncFnOnce` directly; this is the same
+/// workaround diesel-async uses internally.
+pub trait TxBody<A, R>: AsyncFnOnce(A) -> R + FnOnce(A) -> <Self as TxBody<A, R>>::Fut {
+    /// The closure's future.
+    type Fut: Future<Output = R>;
+}
+
+impl<F, A, Fut, R> TxBody<A, R> for F
+where
+    F: AsyncFnOnce(A) -> R + FnOnce(A) -> Fut,
+    Fut: Future<Output = R>,
+{
+    type Fut = Fut;
+}
+
+/// Isolation level of a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// The server default (`READ COMMITTED` unless configured otherwise).
+    #[default]
+    Default,
+    /// `READ COMMITTED`.
+    ReadCommitted,
+    /// `REPEATABLE READ`.
+    RepeatableRead,
+    /// `SERIALIZABLE`; expect SQLSTATE 40001 and retry (see [`Error::is_retryable`]).
+    Serializable,
+}
+
+/// Options of [`with_tx_opts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TxOptions {
+    /// Isolation level.
+    pub isolation: Isolation,
+    /// `READ ONLY` when true.
+    pub read_only: bool,
+}
+
+impl TxOptions {
+    fn begin_sql(&self) -> String {
+        let mut sql = String::from("BEGIN");
+        match self.isolation {
+            Isolation::Default => {}
+            Isolation::ReadCommitted => sql.push_str(" ISOLATION LEVEL READ COMMITTED"),
+            Isolation::RepeatableRead => sql.push_str(" ISOLATION LEVEL REPEATABLE READ"),
+            Isolation::Serializable => sql.push_str(" ISOLATION LEVEL SERIALIZABLE"),
+        }
+        if self.read_only {
+            sql.push_str(" READ ONLY");
+        }
+        sql
+    }
+}
+
+/// Runs `body` in one transaction on a connection from `pool`; see the module docs for what
+/// happens on `Err`, panic, commit failure and cancellation.
+///
+/// ```no_run
+/// # async fn demo(pool: &aura_db::Pool) -> Result<(), aura_db::Error> {
+/// use diesel_async::SimpleAsyncConnection;
+/// let n: i32 = aura_db::with_tx(pool, async |conn| {
+///     conn.batch_execute("SELECT 1").await?;
+///     Ok::<_, aura_db::Error>(1)
+/// })
+/// .await?;
+/// # Ok(()) }
+/// ```
+pub async fn with_tx<T, E, F>(pool: &Pool, body: F) -> Result<T, E>
+where
+    for<'c> F: AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, E>
+        + TxBody<&'c mut AsyncPgConnection, Result<T, E>, Fut: Send>
+        + Send,
+    E: From<Error> + Send,
+    T: Send,
+{
+    with_tx_opts(pool, TxOptions::default(), body).await
+}
+
+/// [`with_tx`] with an isolation level and/or `READ ONLY`.
+pub async fn with_tx_opts<T, E, F>(pool: &Pool, options: TxOptions, body: F) -> Result<T, E>
+where
+    for<'c> F: AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, E>
+        + TxBody<&'c mut AsyncPgConnection, Result<T, E>, Fut: Send>
+        + Send,
+    E: From<Error> + Send,
+    T: Send,
+{
+    let mut conn = pool.get().await?;
+    let conn: &mut AsyncPgConnection = &mut conn;
+    AnsiTransactionManager::begin_transaction_sql(conn, &options.begin_sql())
+        .await
+        .map_err(Error::from)?;
+    match body(&mut *conn).await {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(conn)
+                .await
+                .map_err(Error::commit)?;
+            Ok(value)
+        }
+        Err(err) => {
+            if let Err(rollback) = AnsiTransactionManager::rollback_transaction(conn).await {
+                // The connection is now marked broken and will be discarded; the body's
+                // error is the one the caller needs.
+                tracing::warn!(error = %Error::from(rollback), "rollback failed");
+            }
+            Err(err)
+        }
+    }
+}
