@@ -84,6 +84,193 @@ pub enum Error {
         /// The constraint involved, when the server named one.
         constraint: Option<String>,
     },
+    /// A role password broke a rule; checked before any SQL is sent.
+    #[error("aura-db: {var} rejected: {rule}")]
+    InvalidPassword {
+        /// Which password (variable or field).
+        var: String,
+        /// The rule that failed (never the password).
+        rule: String,
+    },
+
+    /// The schema exists but belongs to a role other than the migrate role.
+    #[error(
+        "aura-db: schema {schema:?} is owned by {owner:?}, not by the migrate role {expected:?}"
+    )]
+    SchemaOwner {
+        /// The schema.
+        schema: String,
+        /// Its current owner.
+        owner: String,
+        /// The migrate role that should own it.
+        expected: String,
+    },
+
+    /// Role bootstrap failed at one step.
+    #[error("aura-db: role bootstrap failed at {step}: {message}{}", fmt_sqlstate(.sqlstate.as_deref()))]
+    Bootstrap {
+        /// What was being done (`create role "aura_app"`, …), never the SQL with a password.
+        step: String,
+        /// The server's message.
+        message: String,
+        /// SQLSTATE where the server gave one.
+        sqlstate: Option<String>,
+    },
+
+    // --- migrations (crate::migrate) ---
+    /// A migration folder or file breaks a layout rule (see `migrations/README.md`):
+    /// found when the set is loaded, before any database is touched.
+    #[error("aura-db: invalid migrations at {path}: {reason}")]
+    MigrationSource {
+        /// The folder or file at fault.
+        path: String,
+        /// The rule it breaks.
+        reason: String,
+    },
+
+    /// A migration failed. It was rolled back whole and not recorded, unless it runs with
+    /// `run_in_transaction = false` (then the statements before `statement` stayed).
+    #[error(
+        "aura-db: migration {version}_{name} ({direction}) failed at {at}: {message}{}{}",
+        fmt_sqlstate(.sqlstate.as_deref()),
+        if *.rolled_back { "; rolled back, not recorded" } else { "; not rolled back (run_in_transaction = false): what ran before the failure stayed applied; not recorded" }
+    )]
+    Migration {
+        /// The migration's version.
+        version: String,
+        /// The migration's name (the folder name after the version).
+        name: String,
+        /// `up` or `down`.
+        direction: String,
+        /// 1-based number of the failing statement in its file; `None` when the failure was
+        /// the runner's own step (COMMIT, recording).
+        statement: Option<usize>,
+        /// Where, for people: `statement 3 (line 7: CREATE TABLE c (…)` or `COMMIT`.
+        at: String,
+        /// The server's SQLSTATE, when it gave one.
+        sqlstate: Option<String>,
+        /// The server's message (and detail).
+        message: String,
+        /// Whether the migration's transaction was rolled back.
+        rolled_back: bool,
+    },
+
+    /// An applied migration's `up.sql` changed since it was applied.
+    #[error(
+        "aura-db: migration {version}_{name} was edited after it was applied (sha256 of up.sql \
+         is {actual:.12}…, {recorded:.12}… was applied); never edit an applied migration: \
+         restore it and add a new one"
+    )]
+    ChecksumMismatch {
+        /// The migration's version.
+        version: String,
+        /// The migration's name.
+        name: String,
+        /// The checksum recorded when it was applied.
+        recorded: String,
+        /// The checksum of the file now.
+        actual: String,
+    },
+
+    /// The database has a migration applied that this binary does not know.
+    #[error(
+        "aura-db: the database has migration {version} applied, which this binary does not \
+         know (migrated by a newer binary, or the migration was deleted or renumbered)"
+    )]
+    UnknownApplied {
+        /// The unknown version.
+        version: String,
+    },
+
+    /// `reset` needs a down.sql (with at least one statement) for every applied migration.
+    #[error(
+        "aura-db: cannot reset: migration {version}_{name} has no down.sql (or no statement \
+         in it); nothing was changed"
+    )]
+    MissingDown {
+        /// The migration's version.
+        version: String,
+        /// The migration's name.
+        name: String,
+    },
+
+    /// `reset` was called without its guards.
+    #[error("aura-db: reset refused: {reason}; nothing was changed")]
+    ResetRefused {
+        /// Which guard is missing.
+        reason: String,
+    },
+
+    /// Another session held the migration lock for the whole wait.
+    #[error(
+        "aura-db: migration lock not acquired after {}: {}",
+        fmt_duration(*.waited),
+        fmt_holder(*.holder_pid, .holder_application.as_deref())
+    )]
+    LockTimeout {
+        /// How long this migrator waited.
+        waited: Duration,
+        /// The backend pid of the session holding the lock, if it still held it.
+        holder_pid: Option<i32>,
+        /// Its `application_name`, when known.
+        holder_application: Option<String>,
+    },
+
+    /// A step of the migration runner itself failed (session setup, lock, tracking tables).
+    #[error("aura-db: migrations: {step} failed: {message}{}", fmt_sqlstate(.sqlstate.as_deref()))]
+    MigrateStep {
+        /// What was being done (`reading applied migrations from "aura".__diesel_schema_migrations`, …).
+        step: String,
+        /// The server's or the client's message.
+        message: String,
+        /// The server's SQLSTATE, when it gave one.
+        sqlstate: Option<String>,
+    },
+}
+
+impl Error {
+    /// Turns a failure of a runner step into [`Error::MigrateStep`] naming `step`.
+    pub(crate) fn migrate_step(step: impl Into<String>, err: &tokio_postgres::Error) -> Self {
+        let (message, sqlstate) = pg_message(err);
+        Error::MigrateStep {
+            step: step.into(),
+            message,
+            sqlstate,
+        }
+    }
+}
+
+/// The server's message (with its detail) and SQLSTATE, or the client's error chain.
+pub(crate) fn pg_message(err: &tokio_postgres::Error) -> (String, Option<String>) {
+    match err.as_db_error() {
+        Some(db) => {
+            let mut message = db.message().to_owned();
+            if let Some(detail) = db.detail() {
+                message.push_str(" (");
+                message.push_str(detail);
+                message.push(')');
+            }
+            (
+                message.replace('\n', " "),
+                Some(db.code().code().to_owned()),
+            )
+        }
+        None => (error_chain(err), None),
+    }
+}
+
+fn fmt_holder(pid: Option<i32>, application: Option<&str>) -> String {
+    match (pid, application) {
+        (Some(pid), Some(app)) if !app.is_empty() => format!(
+            "held by backend pid {pid} (application_name {app:?}); another migrator is running, \
+             or SELECT pg_terminate_backend({pid}) ends a stuck one"
+        ),
+        (Some(pid), _) => format!(
+            "held by backend pid {pid}; another migrator is running, or SELECT \
+             pg_terminate_backend({pid}) ends a stuck one"
+        ),
+        (None, _) => "held by another session, which released it just now; try again".to_owned(),
+    }
 }
 
 impl Error {

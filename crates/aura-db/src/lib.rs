@@ -5,16 +5,26 @@ mod connect;
 mod dsn;
 mod error;
 mod ident;
+mod migrate;
 mod ping;
 mod pool;
+mod roles;
 mod tx;
 
 pub use config::{Config, ConfigBuilder, PoolSettings, vars};
 pub use dsn::Dsn;
 pub use error::Error;
 pub use ident::validate_ident;
+pub use migrate::{
+    Applied, CHECKSUM_TABLE, DIESEL_TABLE, MigrateOptions, Migration, MigrationRow, MigrationState,
+    Migrations, ResetGuards, ResetReport, migrate, migrate_with, reset, reset_with, status,
+    status_with,
+};
 pub use ping::ping;
 pub use pool::{Pool, PoolState, PooledConn, open, open_with};
+pub use roles::{
+    MAX_PASSWORD_BYTES, RolesReport, RolesSpec, ensure_roles, ensure_roles_with, validate_password,
+};
 pub use tx::{Isolation, TxBody, TxOptions, with_tx, with_tx_opts};
 
 /// Re-exported so callers name the same connection type as the pool.

@@ -1,1 +1,17 @@
-pub fn x(){}
+#![doc = include_str!("../README.md")]
+
+mod binaries;
+mod cluster;
+mod error;
+mod fsutil;
+mod layout;
+mod lock;
+mod password;
+mod pidfile;
+mod port;
+mod server_user;
+
+pub use binaries::BIN_DIR_ENV;
+pub use cluster::{DIR_ENV, HOST, LocalCluster, LocalClusterBuilder, SUPERUSER, Status};
+pub use error::Error;
+pub use port::PORT_ENV;

@@ -1,0 +1,121 @@
+//! `aura dev …`: the local development cluster.
+
+use std::process::ExitCode;
+
+use aura_localpg::{LocalCluster, Status};
+use secrecy::ExposeSecret;
+
+use crate::cli::DevCommand;
+use crate::local_default;
+
+pub async fn run(cmd: DevCommand) -> Result<ExitCode, String> {
+    match cmd {
+        DevCommand::Up => up().await,
+        DevCommand::Down => down().await,
+        DevCommand::Status => status().await,
+        DevCommand::Env => env().await,
+    }
+}
+
+async fn up() -> Result<ExitCode, String> {
+    let cluster = local_default::start_cluster().await?;
+    let config = local_default::local_config(&cluster)?;
+    local_default::prepare_database(&config).await?;
+    println!(
+        "local cluster running on {}:{} (data in {}); database ready: {}",
+        cluster.host(),
+        cluster.port(),
+        cluster.root().display(),
+        config.app_url().redacted()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn down() -> Result<ExitCode, String> {
+    let stopped = blocking(|| {
+        let cluster = LocalCluster::from_env()?;
+        cluster.stop()
+    })
+    .await?;
+    println!(
+        "{}",
+        if stopped {
+            "local cluster stopped"
+        } else {
+            "local cluster was not running"
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status() -> Result<ExitCode, String> {
+    let (status, cluster) = blocking(|| {
+        let cluster = LocalCluster::from_env()?;
+        Ok((cluster.status()?, cluster))
+    })
+    .await?;
+    match status {
+        Status::Running { pid } => {
+            println!(
+                "running: pid {pid}, {}:{}, data in {}",
+                cluster.host(),
+                cluster.port(),
+                cluster.root().display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Status::Stopped => {
+            println!("stopped (data in {})", cluster.root().display());
+            Ok(ExitCode::from(3))
+        }
+        Status::NotInitialized => {
+            println!("not initialised (run `aura dev up`)");
+            Ok(ExitCode::from(3))
+        }
+    }
+}
+
+/// Prints `export` lines; the values are single-quoted for the shell.
+async fn env() -> Result<ExitCode, String> {
+    let cluster = local_default::start_cluster().await?;
+    let config = local_default::local_config(&cluster)?;
+    let password = cluster.superuser_password().map_err(|e| e.to_string())?;
+    let dbname = config
+        .bootstrap_url()
+        .dbname()
+        .unwrap_or_else(|| "aura".to_owned());
+    let migrate = config
+        .migrate_url()
+        .map(|d| d.expose().to_owned())
+        .unwrap_or_default();
+    let lines = [
+        ("POSTGRES_HOST", cluster.host().to_owned()),
+        ("POSTGRES_PORT", cluster.port().to_string()),
+        ("POSTGRES_DB", dbname),
+        ("POSTGRES_USER", cluster.superuser().to_owned()),
+        ("POSTGRES_PASSWORD", password.expose_secret().to_owned()),
+        ("AURA_DB_URL", config.app_url().expose().to_owned()),
+        ("AURA_DB_MIGRATE_URL", migrate),
+        (
+            "AURA_DB_BOOTSTRAP_URL",
+            config.bootstrap_url().expose().to_owned(),
+        ),
+    ];
+    for (name, value) in lines {
+        println!("export {name}={}", shell_quote(&value));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, aura_localpg::Error> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("panicked: {e}"))?
+        .map_err(|e| e.to_string())
+}

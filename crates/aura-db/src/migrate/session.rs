@@ -1,0 +1,84 @@
+//! The migrator's own session: one dedicated connection (never a pooled one: a session
+//! advisory lock would leak through the pool, and PgBouncer's transaction mode gives no
+//! mutual exclusion), with the settings migrations rely on.
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio_postgres::Client;
+
+use super::options::MigrateOptions;
+use crate::connect::ConnectSpec;
+use crate::dsn::Dsn;
+use crate::error::Error;
+use crate::ident::quote_ident;
+
+/// A connected, configured migrator session.
+pub(crate) struct Session {
+    pub(crate) client: Client,
+    /// `current_schema()` at connect time, double-quoted: where the tracking tables live.
+    pub(crate) schema: String,
+    /// The same, unquoted (for messages and catalog lookups).
+    pub(crate) schema_name: String,
+}
+
+impl Session {
+    /// Checks the URL, connects, and applies the session settings.
+    pub(crate) async fn open(url: &SecretString, opts: &MigrateOptions) -> Result<Self, Error> {
+        if url.expose_secret().trim().is_empty() {
+            return Err(Error::EmptyMigrateUrl);
+        }
+        let dsn = Dsn::parse("migrate URL", url.clone())?;
+        let spec = ConnectSpec::single(&dsn, &opts.application_name, opts.connect_timeout);
+        let client = spec.connect_raw().await?;
+
+        // client_connection_check_interval: a backend whose client vanished (a SIGKILLed
+        // migrator) notices within a second, even inside a long statement, ends, and frees
+        // the lock. standard_conforming_strings: the statement splitter reads '…' that way.
+        let mut settings = String::from(
+            "SET client_connection_check_interval = '1s'; SET standard_conforming_strings = on;",
+        );
+        if let Some(t) = opts.statement_timeout {
+            settings.push_str(&format!(" SET statement_timeout = {};", t.as_millis()));
+        }
+        if let Some(t) = opts.ddl_lock_timeout {
+            settings.push_str(&format!(" SET lock_timeout = {};", t.as_millis()));
+        }
+        client
+            .batch_execute(&settings)
+            .await
+            .map_err(|e| Error::migrate_step(format!("session setup on {}", spec.target()), &e))?;
+
+        let row = client
+            .query_one(
+                "SELECT current_schema()::text, current_setting('search_path')",
+                &[],
+            )
+            .await
+            .map_err(|e| Error::migrate_step("reading current_schema()", &e))?;
+        let schema: Option<String> = row.get(0);
+        let search_path: String = row.get(1);
+        let schema_name = schema.ok_or_else(|| Error::MigrateStep {
+            step: format!("finding the migrations schema on {}", spec.target()),
+            message: format!(
+                "no schema of search_path ({search_path}) exists and is usable by this role; \
+                 the migrate role's search_path should name its schema (role bootstrap sets it)"
+            ),
+            sqlstate: None,
+        })?;
+        Ok(Session {
+            client,
+            schema: quote_ident(&schema_name),
+            schema_name,
+        })
+    }
+
+    /// `"schema".table`.
+    pub(crate) fn qualified(&self, table: &str) -> String {
+        format!("{}.{table}", self.schema)
+    }
+
+    /// Ends whatever transaction a failed step left open. Errors are ignored: the caller is
+    /// already returning one, and a broken session ends with the connection.
+    pub(crate) async fn rollback_quietly(&self) {
+        let _ = self.client.batch_execute("ROLLBACK").await;
+    }
+}

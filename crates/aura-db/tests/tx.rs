@@ -1,0 +1,244 @@
+//! `with_tx`: commit, rollback on error, rollback on panic, commit-time failure, and
+//! cancellation at every await point.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aura_db::{Error, Isolation, TxOptions, with_tx, with_tx_opts};
+use aura_testkit::TestDb;
+use common::{app_table, count, idle_in_transaction};
+use diesel::sql_query;
+use diesel_async::RunQueryDsl;
+
+#[derive(Debug, PartialEq)]
+enum AppError {
+    Db(String),
+    Refused(&'static str),
+}
+
+impl From<Error> for AppError {
+    fn from(e: Error) -> Self {
+        AppError::Db(e.to_string())
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        AppError::Db(Error::from(e).to_string())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ok_commits_and_returns_the_value() {
+    let db = TestDb::new().await;
+    app_table(&db, "t", "id int primary key").await;
+    let pool = db.pool().await;
+    let value = with_tx(&pool, async |conn| {
+        sql_query("INSERT INTO t VALUES (1), (2)")
+            .execute(conn)
+            .await?;
+        Ok::<_, Error>(42)
+    })
+    .await
+    .unwrap();
+    assert_eq!(value, 42);
+    assert_eq!(count(&db, "t").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn err_rolls_back_and_returns_that_error() {
+    let db = TestDb::new().await;
+    app_table(&db, "t", "id int primary key").await;
+    let pool = db.pool().await;
+    let result: Result<(), AppError> = with_tx(&pool, async |conn| {
+        sql_query("INSERT INTO t VALUES (1)").execute(conn).await?;
+        Err(AppError::Refused("business rule"))
+    })
+    .await;
+    assert_eq!(result, Err(AppError::Refused("business rule")));
+    assert_eq!(count(&db, "t").await, 0);
+    // The connection went back clean: nothing is left inside a transaction.
+    assert_eq!(idle_in_transaction(&db).await, 0);
+    aura_db::ping(&pool).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panic_rolls_back_and_the_panic_continues() {
+    let db = TestDb::new().await;
+    app_table(&db, "t", "id int primary key").await;
+    let pool = db.pool().await;
+    let task_pool = pool.clone();
+    let joined = tokio::spawn(async move {
+        with_tx(&task_pool, async |conn| {
+            sql_query("INSERT INTO t VALUES (1)").execute(conn).await?;
+            if conn_is_alive() {
+                panic!("boom inside the transaction");
+            }
+            Ok::<_, Error>(())
+        })
+        .await
+    })
+    .await;
+    let panic = joined
+        .expect_err("the panic must reach the caller")
+        .into_panic();
+    assert_eq!(
+        panic.downcast_ref::<&str>(),
+        Some(&"boom inside the transaction")
+    );
+    assert_eq!(count(&db, "t").await, 0);
+    assert_eq!(idle_in_transaction(&db).await, 0);
+    // The pool still works and never hands out the broken connection.
+    let n = with_tx(&pool, async |conn| {
+        sql_query("INSERT INTO t VALUES (2)").execute(conn).await?;
+        Ok::<_, Error>(1)
+    })
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(count(&db, "t").await, 1);
+}
+
+fn conn_is_alive() -> bool {
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_time_failure_is_the_returned_error() {
+    let db = TestDb::new().await;
+    app_table(
+        &db,
+        "d",
+        "id int, CONSTRAINT d_id_key UNIQUE (id) DEFERRABLE INITIALLY DEFERRED",
+    )
+    .await;
+    let pool = db.pool().await;
+    let err = with_tx(&pool, async |conn| {
+        sql_query("INSERT INTO d VALUES (1)").execute(conn).await?;
+        sql_query("INSERT INTO d VALUES (1)").execute(conn).await?;
+        Ok::<_, Error>(())
+    })
+    .await
+    .unwrap_err();
+    match &err {
+        Error::Commit {
+            sqlstate,
+            constraint,
+            ..
+        } => {
+            assert_eq!(sqlstate.as_deref(), Some("23505"));
+            assert_eq!(constraint.as_deref(), Some("d_id_key"));
+        }
+        other => panic!("expected a commit error, got {other:?}"),
+    }
+    assert!(
+        err.to_string().starts_with("aura-db: commit failed"),
+        "{err}"
+    );
+    assert_eq!(count(&db, "d").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_set_isolation_and_read_only() {
+    let db = TestDb::new().await;
+    app_table(&db, "t", "id int").await;
+    let pool = db.pool().await;
+    let opts = TxOptions {
+        isolation: Isolation::Serializable,
+        read_only: true,
+    };
+    let err = with_tx_opts(&pool, opts, async |conn| {
+        sql_query("INSERT INTO t VALUES (1)").execute(conn).await?;
+        Ok::<_, Error>(())
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.sqlstate(), Some("25006"), "{err}");
+
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    let level = with_tx_opts(&pool, opts, async |conn| {
+        let s: Setting = sql_query("SELECT current_setting('transaction_isolation') AS value")
+            .get_result(conn)
+            .await?;
+        Ok::<_, Error>(s.value)
+    })
+    .await
+    .unwrap();
+    assert_eq!(level, "serializable");
+}
+
+/// Drops the transaction future after every delay from 0 to the transaction's full length,
+/// in small steps, and records at which step of the body it was dropped. Whatever the
+/// step: the table holds all the rows or none, and no session is left inside a transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_future_leaves_no_open_transaction_and_no_partial_commit() {
+    let db = TestDb::new().await;
+    app_table(&db, "c", "id int").await;
+    let pool = db.pool().await;
+    // Steps: 0 checkout/BEGIN, 1 first insert, 2 sleep, 3 second insert, 4 COMMIT.
+    const STEPS: usize = 5;
+    let mut cancelled_at = [0usize; STEPS];
+    let mut completed = 0;
+    let mut delay = Duration::ZERO;
+    while completed < 3 && delay < Duration::from_secs(5) {
+        let step = Arc::new(AtomicUsize::new(0));
+        let seen = step.clone();
+        let run = with_tx(&pool, async move |conn| {
+            seen.store(1, Ordering::SeqCst);
+            sql_query("INSERT INTO c VALUES (1)")
+                .execute(&mut *conn)
+                .await?;
+            seen.store(2, Ordering::SeqCst);
+            sql_query("SELECT pg_sleep(0.005)")
+                .execute(&mut *conn)
+                .await?;
+            seen.store(3, Ordering::SeqCst);
+            sql_query("INSERT INTO c VALUES (2)")
+                .execute(&mut *conn)
+                .await?;
+            seen.store(4, Ordering::SeqCst);
+            Ok::<_, Error>(())
+        });
+        match tokio::time::timeout(delay, run).await {
+            Ok(result) => {
+                result.unwrap();
+                completed += 1;
+            }
+            Err(_) => cancelled_at[AtomicUsize::load(&step, Ordering::SeqCst)] += 1,
+        }
+        let rows = count(&db, "c").await;
+        assert!(
+            rows == 0 || rows == 2,
+            "partial commit: {rows} rows after a cancel at {delay:?}"
+        );
+        assert_eq!(
+            idle_in_transaction(&db).await,
+            0,
+            "open transaction left after {delay:?}"
+        );
+        if rows == 2 {
+            db.superuser_client()
+                .await
+                .batch_execute("DELETE FROM aura.c")
+                .await
+                .unwrap();
+        }
+        delay += Duration::from_micros(250);
+    }
+    for (step, n) in cancelled_at.iter().enumerate().take(4) {
+        assert!(*n > 0, "never cancelled at step {step}: {cancelled_at:?}");
+    }
+    assert!(completed > 0, "the transaction never completed");
+    // Every connection the pool hands out afterwards is outside any transaction.
+    for _ in 0..3 {
+        let mut conn = pool.get().await.unwrap();
+        assert!(!conn.is_broken());
+    }
+}

@@ -1,0 +1,121 @@
+//! The template database every test database is cloned from: made once per content
+//! version (its name carries a hash of what is in it), under an advisory lock so that
+//! concurrent test processes build it once.
+
+use aura_db::Dsn;
+use secrecy::SecretString;
+use tokio_postgres::NoTls;
+
+/// Advisory lock key serializing template creation across test processes.
+const TEMPLATE_LOCK: i64 = 0x6175_7261_7470_6c00; // "auratpl\0"
+
+/// Bumped when what `prepare` puts in the template changes outside the migrations.
+const TEMPLATE_VERSION: &str = "v1";
+
+/// Returns the template's name, creating it if this content version has none yet.
+pub(crate) async fn ensure(admin: &Dsn, role_password: &SecretString) -> Result<String, String> {
+    let name = template_name();
+    let client = connect(admin).await?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK])
+        .await
+        .map_err(|e| pg_error(&e))?;
+    let result = match create_if_missing(&client, admin, &name, role_password).await {
+        Ok(()) => crate::test_db::sweep_stale(&client).await,
+        Err(e) => Err(e),
+    };
+    let unlock = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&TEMPLATE_LOCK])
+        .await;
+    result?;
+    unlock.map_err(|e| pg_error(&e))?;
+    Ok(name)
+}
+
+async fn create_if_missing(
+    client: &tokio_postgres::Client,
+    admin: &Dsn,
+    name: &str,
+    role_password: &SecretString,
+) -> Result<(), String> {
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .map_err(|e| pg_error(&e))?
+        .is_some();
+    if exists {
+        return Ok(());
+    }
+    let building = format!("{name}_building");
+    // One statement per call: CREATE/DROP DATABASE refuse to run in the implicit
+    // transaction of a multi-statement string.
+    for sql in [
+        format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"),
+        format!("CREATE DATABASE \"{building}\""),
+    ] {
+        client.batch_execute(&sql).await.map_err(|e| pg_error(&e))?;
+    }
+    prepare(&admin.with_dbname(&building), role_password).await?;
+    // The preparing sessions may not have ended yet on the server side.
+    client
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&building],
+        )
+        .await
+        .map_err(|e| pg_error(&e))?;
+    for sql in [
+        format!("ALTER DATABASE \"{building}\" RENAME TO \"{name}\""),
+        format!("ALTER DATABASE \"{name}\" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"),
+    ] {
+        client.batch_execute(&sql).await.map_err(|e| pg_error(&e))?;
+    }
+    Ok(())
+}
+
+/// Fills a fresh database with what every test database starts with: the app and migrate
+/// roles (cluster-wide; their password is the server's role password) and the schema.
+async fn prepare(db: &Dsn, role_password: &SecretString) -> Result<(), String> {
+    let config = aura_db::Config::builder()
+        .role_password(role_password.clone())
+        .bootstrap_url(SecretString::from(db.expose().to_owned()))
+        .build()
+        .map_err(|e| e.to_string())?;
+    aura_db::ensure_roles(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn template_name() -> String {
+    format!("aura_tpl_{TEMPLATE_VERSION}")
+}
+
+pub(crate) async fn connect(dsn: &Dsn) -> Result<tokio_postgres::Client, String> {
+    let (client, connection) = dsn
+        .pg_config()
+        .connect(NoTls)
+        .await
+        .map_err(|e| format!("cannot connect to {dsn}: {}", pg_error(&e)))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// The server's message and SQLSTATE, or the client error with its causes.
+pub(crate) fn pg_error(err: &tokio_postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => {
+            let mut text = err.to_string();
+            let mut source = std::error::Error::source(err);
+            while let Some(e) = source {
+                text.push_str(&format!(": {e}"));
+                source = e.source();
+            }
+            text
+        }
+    }
+}

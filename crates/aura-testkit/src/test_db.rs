@@ -1,0 +1,217 @@
+//! [`TestDb`]: a database of one's own for one test, dropped afterwards.
+
+use aura_db::{Config, Dsn, Pool};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use secrecy::SecretString;
+
+use crate::server::{Server, server};
+use crate::template::{connect, pg_error};
+
+/// A database cloned from the migrated template for one test; dropped (with any
+/// sessions still on it) when this value is dropped.
+///
+/// A test that cannot reach Postgres panics with a message saying how to get one; it
+/// never skips.
+pub struct TestDb {
+    name: String,
+    server: &'static Server,
+    superuser_url: Dsn,
+    config: Config,
+}
+
+impl TestDb {
+    /// Clones the template into a new database (`CREATE DATABASE … TEMPLATE`).
+    pub async fn new() -> TestDb {
+        let server = server().unwrap_or_else(|e| panic!("{e}"));
+        let template = server.template.clone();
+        Self::create(server, &format!("TEMPLATE \"{template}\"")).await
+    }
+
+    /// A new, empty database (from `template0`): nothing migrated, for tests of migrations
+    /// and bootstrap themselves.
+    pub async fn empty() -> TestDb {
+        let server = server().unwrap_or_else(|e| panic!("{e}"));
+        Self::create(server, "TEMPLATE template0").await
+    }
+
+    async fn create(server: &'static Server, template_clause: &str) -> TestDb {
+        let name = new_name();
+        let admin = connect(&server.admin)
+            .await
+            .unwrap_or_else(|e| panic!("aura-testkit: {e}"));
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\" {template_clause}"))
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "aura-testkit: cannot create test database {name}: {}",
+                    pg_error(&e)
+                )
+            });
+        let superuser_url = server.admin.with_dbname(&name);
+        let config = config_for(&superuser_url, &server.role_password);
+        TestDb {
+            name,
+            server,
+            superuser_url,
+            config,
+        }
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A superuser DSN to this database (for assertions and set-up the roles may not do).
+    pub fn superuser_url(&self) -> &Dsn {
+        &self.superuser_url
+    }
+
+    /// A superuser DSN to the server's maintenance database.
+    pub fn admin_url(&self) -> &Dsn {
+        &self.server.admin
+    }
+
+    /// The data layer's configuration for this database: app and migrate roles with the
+    /// test password, this database's superuser for bootstrap.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A configuration builder pre-filled for this database, to change pool settings.
+    pub fn config_builder(&self) -> aura_db::ConfigBuilder {
+        builder_for(&self.superuser_url, &self.server.role_password)
+    }
+
+    /// A pool as the app role, with the default settings.
+    pub async fn pool(&self) -> Pool {
+        aura_db::open(&self.config)
+            .await
+            .unwrap_or_else(|e| panic!("aura-testkit: cannot open a pool on {}: {e}", self.name))
+    }
+
+    /// A plain tokio-postgres client as the superuser, connected to this database.
+    pub async fn superuser_client(&self) -> tokio_postgres::Client {
+        connect(&self.superuser_url)
+            .await
+            .unwrap_or_else(|e| panic!("aura-testkit: {e}"))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin = self.server.admin.clone();
+        let name = std::mem::take(&mut self.name);
+        // Drop cannot await, and the test's runtime may be single-threaded: the database is
+        // dropped from a thread of its own. We wait for it, but not forever: DROP DATABASE
+        // waits for every backend of the cluster to accept a barrier, and a backend still
+        // authenticating a connection that this very runtime was making (a pool topping up
+        // its idle connections) only moves on once the runtime runs again. Past the limit
+        // the thread finishes on its own, and a database it could not drop is swept up by
+        // age at the next start (see `sweep_stale`).
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let dropped = drop_database(&admin, &name);
+            let _ = done_tx.send(dropped);
+        });
+        match done_rx.recv_timeout(DROP_WAIT) {
+            Ok(Ok(())) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(Err(e)) => {
+                if !std::thread::panicking() {
+                    eprintln!("aura-testkit: could not drop a test database: {e}");
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {}
+        }
+    }
+}
+
+/// How long a dropped [`TestDb`] waits for its `DROP DATABASE` before letting it finish in
+/// the background.
+const DROP_WAIT: Duration = Duration::from_secs(2);
+
+/// Test databases older than this are leftovers of killed test processes.
+const STALE_AFTER: Duration = Duration::from_secs(3600);
+
+/// `aura_test_<unix seconds>_<random>`: the creation time in the name lets a later run
+/// sweep up databases a killed test process left behind.
+fn new_name() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let suffix: u32 = rand::rng().random();
+    format!("aura_test_{secs}_{suffix:08x}")
+}
+
+fn drop_database(admin: &Dsn, name: &str) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let client = connect(admin).await?;
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await
+            .map_err(|e| pg_error(&e))
+    })
+}
+
+/// Drops test databases created more than an hour ago (by a test process that was killed
+/// before its `TestDb`s were dropped).
+pub(crate) async fn sweep_stale(client: &tokio_postgres::Client) -> Result<(), String> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let rows = client
+        .query(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE 'aura\\_test\\_%'",
+            &[],
+        )
+        .await
+        .map_err(|e| pg_error(&e))?;
+    for row in rows {
+        let name: String = row.get(0);
+        let created = name
+            .strip_prefix("aura_test_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|secs| secs.parse::<u64>().ok());
+        if created.is_some_and(|c| now.saturating_sub(c) > STALE_AFTER.as_secs()) {
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
+        }
+    }
+    Ok(())
+}
+
+fn builder_for(superuser_url: &Dsn, role_password: &SecretString) -> aura_db::ConfigBuilder {
+    let pg = superuser_url.pg_config();
+    let host = match pg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".to_owned(),
+    };
+    let password = pg
+        .get_password()
+        .map(|p| SecretString::from(String::from_utf8_lossy(p).into_owned()))
+        .unwrap_or_else(|| SecretString::from(String::new()));
+    Config::builder()
+        .host(host)
+        .port(pg.get_ports().first().copied().unwrap_or(5432))
+        .dbname(pg.get_dbname().unwrap_or("postgres"))
+        .superuser(pg.get_user().unwrap_or("postgres"))
+        .superuser_password(password)
+        .role_password(role_password.clone())
+        .application_name("aura-test")
+}
+
+fn config_for(superuser_url: &Dsn, role_password: &SecretString) -> Config {
+    builder_for(superuser_url, role_password)
+        .build()
+        .unwrap_or_else(|e| panic!("aura-testkit: {e}"))
+}
