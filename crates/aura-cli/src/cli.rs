@@ -33,6 +33,25 @@ pub enum Command {
 pub enum DbCommand {
     /// Connect as the app role and time a `SELECT 1` round trip.
     Ping,
+    /// Bootstrap the roles (unless AURA_DB_URL and AURA_DB_MIGRATE_URL are both set), then
+    /// apply the pending migrations.
+    Migrate,
+    /// List applied and pending migrations.
+    ///
+    /// Exit codes: 0 up to date, 2 migrations pending, 3 inconsistent (an applied migration
+    /// was edited or is unknown to this binary), 1 error.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Dev only: revert every migration, then apply them all again. Needs `--yes` and
+    /// AURA_RESET_YES=1.
+    Reset {
+        /// Confirm that every table's data is to be dropped.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// `aura dev …`

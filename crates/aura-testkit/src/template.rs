@@ -2,6 +2,8 @@
 //! version (its name carries a hash of what is in it), under an advisory lock so that
 //! concurrent test processes build it once.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
+
 use aura_db::Dsn;
 use secrecy::SecretString;
 use tokio_postgres::NoTls;
@@ -75,7 +77,8 @@ async fn create_if_missing(
 }
 
 /// Fills a fresh database with what every test database starts with: the app and migrate
-/// roles (cluster-wide; their password is the server's role password) and the schema.
+/// roles (cluster-wide; their password is the server's role password), the schema, and
+/// every embedded migration, applied as the migrate role.
 async fn prepare(db: &Dsn, role_password: &SecretString) -> Result<(), String> {
     let config = aura_db::Config::builder()
         .role_password(role_password.clone())
@@ -88,8 +91,14 @@ async fn prepare(db: &Dsn, role_password: &SecretString) -> Result<(), String> {
     Ok(())
 }
 
+/// `aura_tpl_<version>_<hash of the embedded migrations>`: a new migration (or an edited
+/// one) gets a template of its own, so a stale template is never cloned.
 fn template_name() -> String {
-    format!("aura_tpl_{TEMPLATE_VERSION}")
+    let mut hasher = DefaultHasher::new();
+    for m in aura_db::Migrations::embedded() {
+        (m.version(), m.checksum()).hash(&mut hasher);
+    }
+    format!("aura_tpl_{TEMPLATE_VERSION}_{:016x}", hasher.finish())
 }
 
 pub(crate) async fn connect(dsn: &Dsn) -> Result<tokio_postgres::Client, String> {

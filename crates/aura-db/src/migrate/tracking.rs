@@ -18,10 +18,10 @@ use super::session::Session;
 use super::set::Migration;
 use crate::error::Error;
 
-/// diesel's tracking table.
-pub(crate) const DIESEL_TABLE: &str = "__diesel_schema_migrations";
-/// Our checksum table.
-pub(crate) const CHECKSUM_TABLE: &str = "aura_migration_checksums";
+/// diesel's tracking table (`__diesel_schema_migrations`), in the migrate session's `current_schema()`.
+pub const DIESEL_TABLE: &str = "__diesel_schema_migrations";
+/// The checksum table (`aura_migration_checksums`), beside diesel's.
+pub const CHECKSUM_TABLE: &str = "aura_migration_checksums";
 
 /// One applied migration as the database records it.
 #[derive(Debug, Clone)]
