@@ -23,7 +23,10 @@ pub(crate) async fn ensure(admin: &Dsn, role_password: &SecretString) -> Result<
         .await
         .map_err(|e| pg_error(&e))?;
     let result = match create_if_missing(&client, admin, &name, role_password).await {
-        Ok(()) => crate::test_db::sweep_stale(&client).await,
+        Ok(()) => match drop_other_templates(&client, &name).await {
+            Ok(()) => crate::test_db::sweep_stale(&client).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let unlock = client
@@ -72,6 +75,27 @@ async fn create_if_missing(
         format!("ALTER DATABASE \"{name}\" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"),
     ] {
         client.batch_execute(&sql).await.map_err(|e| pg_error(&e))?;
+    }
+    Ok(())
+}
+
+/// Drops templates of earlier migration sets (they are never cloned again).
+async fn drop_other_templates(client: &tokio_postgres::Client, current: &str) -> Result<(), String> {
+    let rows = client
+        .query(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE 'aura\\_tpl\\_%' AND datname <> $1",
+            &[&current],
+        )
+        .await
+        .map_err(|e| pg_error(&e))?;
+    for row in rows {
+        let old: String = row.get(0);
+        for sql in [
+            format!("ALTER DATABASE \"{old}\" WITH IS_TEMPLATE false"),
+            format!("DROP DATABASE IF EXISTS \"{old}\" WITH (FORCE)"),
+        ] {
+            client.batch_execute(&sql).await.map_err(|e| pg_error(&e))?;
+        }
     }
     Ok(())
 }

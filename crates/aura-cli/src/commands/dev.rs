@@ -75,10 +75,12 @@ async fn status() -> Result<ExitCode, String> {
     }
 }
 
-/// Prints `export` lines; the values are single-quoted for the shell.
+/// Prints `export` lines; the values are single-quoted for the shell. The cluster is brought
+/// up and its database prepared first, so every printed URL works at once.
 async fn env() -> Result<ExitCode, String> {
     let cluster = local_default::start_cluster().await?;
     let config = local_default::local_config(&cluster)?;
+    local_default::prepare_database(&config).await?;
     let password = cluster.superuser_password().map_err(|e| e.to_string())?;
     let dbname = config
         .bootstrap_url()

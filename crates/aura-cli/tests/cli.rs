@@ -1,0 +1,147 @@
+//! The `aura` binary as a user runs it: output, exit codes, one-line errors, no secrets.
+
+use std::process::{Command, Output};
+
+use aura_db::vars;
+use aura_testkit::TestDb;
+use secrecy::ExposeSecret;
+
+/// `aura` with the environment pointing at `db` (its superuser for bootstrap, the test
+/// role password) and nothing else of ours inherited.
+fn aura(db: &TestDb, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    let su = db.superuser_url().pg_config();
+    let host = match &su.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(h) => h.clone(),
+        other => panic!("unexpected host {other:?}"),
+    };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aura"));
+    for var in vars::ALL {
+        cmd.env_remove(var);
+    }
+    cmd.env_remove(vars::AURA_RESET_YES)
+        .env_remove("RUST_LOG")
+        .env(vars::POSTGRES_HOST, host)
+        .env(vars::POSTGRES_PORT, su.get_ports()[0].to_string())
+        .env(vars::POSTGRES_DB, db.name())
+        .env(vars::POSTGRES_USER, su.get_user().unwrap())
+        .env(vars::POSTGRES_PASSWORD, String::from_utf8_lossy(su.get_password().unwrap()).as_ref())
+        .env(vars::AURA_DB_PASSWORD, db.config().role_password().expose_secret());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd.args(args).output().expect("run aura")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn ping_prints_a_latency() {
+    let db = TestDb::new().await;
+    let out = aura(&db, &["db", "ping"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("ok: postgres://aura_app:***@"), "{stdout}");
+    assert!(stdout.trim_end().ends_with(" ms"), "{stdout}");
+}
+
+#[tokio::test]
+async fn migrate_then_migrate_again_then_status() {
+    let db = TestDb::empty().await;
+    let out = aura(&db, &["db", "migrate"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first = text(&out.stdout);
+    assert!(first.starts_with("roles: created") || first.starts_with("roles: updated"), "{first}");
+    let set = aura_db::Migrations::embedded();
+    assert_eq!(first.lines().filter(|l| l.starts_with("applied ") && l.ends_with(" ms)")).count(), set.len(), "{first}");
+
+    let out = aura(&db, &["db", "migrate"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("up to date"), "{}", text(&out.stdout));
+
+    let out = aura(&db, &["db", "status", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["pending"], 0);
+    assert_eq!(doc["inconsistent"], 0);
+    assert_eq!(doc["applied"].as_u64().unwrap() as usize, set.len());
+}
+
+#[tokio::test]
+async fn status_of_a_never_migrated_database_is_all_pending() {
+    let db = TestDb::empty().await;
+    // Roles, but no migrations.
+    aura_db::ensure_roles(db.config()).await.unwrap();
+    let out = aura(&db, &["db", "status"], &[]);
+    let set = aura_db::Migrations::embedded();
+    let expected = if set.is_empty() { 0 } else { 2 };
+    assert_eq!(out.status.code(), Some(expected), "{}{}", text(&out.stdout), text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().filter(|l| l.contains(" pending ")).count(), set.len(), "{stdout}");
+}
+
+#[tokio::test]
+async fn reset_needs_both_guards() {
+    let db = TestDb::new().await;
+    let out = aura(&db, &["db", "reset", "--yes"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        "error: aura-db: reset refused: it needs AURA_RESET_YES=1 in the environment; nothing was changed"
+    );
+    let out = aura(&db, &["db", "reset"], &[(vars::AURA_RESET_YES, "1")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("it needs --yes"), "{}", text(&out.stderr));
+    let out = aura(&db, &["db", "reset", "--yes"], &[(vars::AURA_RESET_YES, "1")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("reset: "), "{}", text(&out.stdout));
+}
+
+#[tokio::test]
+async fn errors_are_one_line_without_secrets_or_backtraces() {
+    let db = TestDb::new().await;
+    let planted = "Pl4nted-CLI-S3cret";
+    let cases: [(&[&str], Vec<(&str, &str)>, &str); 3] = [
+        (&["db", "ping"], vec![(vars::AURA_DB_PASSWORD, planted)], "password authentication failed"),
+        (&["db", "migrate"], vec![(vars::POSTGRES_PASSWORD, planted), (vars::AURA_DB_PASSWORD, planted)], "password authentication failed"),
+        (&["db", "ping"], vec![(vars::POSTGRES_PORT, "not-a-port"), (vars::AURA_DB_PASSWORD, planted)], "POSTGRES_PORT"),
+    ];
+    for (args, env, expected) in cases {
+        let out = aura(&db, args, &env);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = text(&out.stderr);
+        let stdout = text(&out.stdout);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: ") && stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+        assert!(!stderr.contains(planted) && !stdout.contains(planted), "{args:?} leaked: {stderr}{stdout}");
+    }
+}
+
+#[tokio::test]
+async fn psql_accepts_every_url_dev_env_prints() {
+    // Only the local cluster has a `dev env`; with AURA_TEST_DATABASE_URL this checks the
+    // composed URLs of the test database instead.
+    let db = TestDb::new().await;
+    let urls = if std::env::var(aura_testkit::TEST_DATABASE_URL).is_ok_and(|v| !v.is_empty()) {
+        let c = db.config();
+        vec![c.app_url().expose().to_owned(), c.bootstrap_url().expose().to_owned()]
+    } else {
+        let out = Command::new(env!("CARGO_BIN_EXE_aura")).args(["dev", "env"]).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        for var in ["POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "AURA_DB_URL", "AURA_DB_MIGRATE_URL", "AURA_DB_BOOTSTRAP_URL"] {
+            assert!(stdout.contains(&format!("export {var}='")), "{var} missing: {stdout}");
+        }
+        stdout
+            .lines()
+            .filter(|l| l.contains("_URL="))
+            .map(|l| l.split_once("='").unwrap().1.trim_end_matches('\'').to_owned())
+            .collect()
+    };
+    for url in urls {
+        let out = Command::new("psql").args([url.as_str(), "-XAtc", "SELECT current_user"]).output().expect("psql");
+        assert!(out.status.success(), "psql refused a URL: {}", text(&out.stderr));
+    }
+}
