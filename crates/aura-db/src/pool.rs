@@ -105,10 +105,12 @@ impl Pool {
             match tokio::time::timeout_at(deadline, inner.gate.clone().acquire_owned()).await {
                 Ok(Ok(permit)) => permit,
                 Ok(Err(_closed)) => unreachable!("the pool's semaphore is never closed"),
+                // Timed out at the deadline: the wait was the whole checkout timeout (timer
+                // slack is not worth a "5.001s" in the message).
                 Err(_) => {
                     return Err(Error::PoolExhausted {
                         max: inner.settings.max_conns,
-                        waited: start.elapsed(),
+                        waited: inner.settings.checkout_timeout,
                     });
                 }
             };
