@@ -23,9 +23,15 @@ fn aura(db: &TestDb, args: &[&str], extra: &[(&str, &str)]) -> Output {
         .env(vars::POSTGRES_HOST, host)
         .env(vars::POSTGRES_PORT, su.get_ports()[0].to_string())
         .env(vars::POSTGRES_DB, db.name())
-        .env(vars::POSTGRES_USER, su.get_user().unwrap())
-        .env(vars::POSTGRES_PASSWORD, String::from_utf8_lossy(su.get_password().unwrap()).as_ref())
-        .env(vars::AURA_DB_PASSWORD, db.config().role_password().expose_secret());
+        .env(vars::POSTGRES_USER, su.get_user().expect("superuser name"))
+        .env(
+            vars::POSTGRES_PASSWORD,
+            String::from_utf8_lossy(su.get_password().expect("superuser password")).as_ref(),
+        )
+        .env(
+            vars::AURA_DB_PASSWORD,
+            db.config().role_password().expose_secret(),
+        );
     for (k, v) in extra {
         cmd.env(k, v);
     }
@@ -42,7 +48,10 @@ async fn ping_prints_a_latency() {
     let out = aura(&db, &["db", "ping"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.starts_with("ok: postgres://aura_app:***@"), "{stdout}");
+    assert!(
+        stdout.starts_with("ok: postgres://aura_app:***@"),
+        "{stdout}"
+    );
     assert!(stdout.trim_end().ends_with(" ms"), "{stdout}");
 }
 
@@ -52,13 +61,27 @@ async fn migrate_then_migrate_again_then_status() {
     let out = aura(&db, &["db", "migrate"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let first = text(&out.stdout);
-    assert!(first.starts_with("roles: created") || first.starts_with("roles: updated"), "{first}");
+    assert!(
+        first.starts_with("roles: created") || first.starts_with("roles: updated"),
+        "{first}"
+    );
     let set = aura_db::Migrations::embedded();
-    assert_eq!(first.lines().filter(|l| l.starts_with("applied ") && l.ends_with(" ms)")).count(), set.len(), "{first}");
+    assert_eq!(
+        first
+            .lines()
+            .filter(|l| l.starts_with("applied ") && l.ends_with(" ms)"))
+            .count(),
+        set.len(),
+        "{first}"
+    );
 
     let out = aura(&db, &["db", "migrate"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("up to date"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("up to date"),
+        "{}",
+        text(&out.stdout)
+    );
 
     let out = aura(&db, &["db", "status", "--json"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -76,9 +99,19 @@ async fn status_of_a_never_migrated_database_is_all_pending() {
     let out = aura(&db, &["db", "status"], &[]);
     let set = aura_db::Migrations::embedded();
     let expected = if set.is_empty() { 0 } else { 2 };
-    assert_eq!(out.status.code(), Some(expected), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(expected),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let stdout = text(&out.stdout);
-    assert_eq!(stdout.lines().filter(|l| l.contains(" pending ")).count(), set.len(), "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains(" pending ")).count(),
+        set.len(),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]
@@ -92,20 +125,51 @@ async fn reset_needs_both_guards() {
     );
     let out = aura(&db, &["db", "reset"], &[(vars::AURA_RESET_YES, "1")]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("it needs --yes"), "{}", text(&out.stderr));
-    let out = aura(&db, &["db", "reset", "--yes"], &[(vars::AURA_RESET_YES, "1")]);
+    assert!(
+        text(&out.stderr).contains("it needs --yes"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = aura(
+        &db,
+        &["db", "reset", "--yes"],
+        &[(vars::AURA_RESET_YES, "1")],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("reset: "), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("reset: "),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[tokio::test]
 async fn errors_are_one_line_without_secrets_or_backtraces() {
     let db = TestDb::new().await;
     let planted = "Pl4nted-CLI-S3cret";
-    let cases: [(&[&str], Vec<(&str, &str)>, &str); 3] = [
-        (&["db", "ping"], vec![(vars::AURA_DB_PASSWORD, planted)], "password authentication failed"),
-        (&["db", "migrate"], vec![(vars::POSTGRES_PASSWORD, planted), (vars::AURA_DB_PASSWORD, planted)], "password authentication failed"),
-        (&["db", "ping"], vec![(vars::POSTGRES_PORT, "not-a-port"), (vars::AURA_DB_PASSWORD, planted)], "POSTGRES_PORT"),
+    type Case<'a> = (&'a [&'a str], Vec<(&'a str, &'a str)>, &'a str);
+    let cases: [Case; 3] = [
+        (
+            &["db", "ping"],
+            vec![(vars::AURA_DB_PASSWORD, planted)],
+            "password authentication failed",
+        ),
+        (
+            &["db", "migrate"],
+            vec![
+                (vars::POSTGRES_PASSWORD, planted),
+                (vars::AURA_DB_PASSWORD, planted),
+            ],
+            "password authentication failed",
+        ),
+        (
+            &["db", "ping"],
+            vec![
+                (vars::POSTGRES_PORT, "not-a-port"),
+                (vars::AURA_DB_PASSWORD, planted),
+            ],
+            "POSTGRES_PORT",
+        ),
     ];
     for (args, env, expected) in cases {
         let out = aura(&db, args, &env);
@@ -113,9 +177,18 @@ async fn errors_are_one_line_without_secrets_or_backtraces() {
         let stderr = text(&out.stderr);
         let stdout = text(&out.stdout);
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.starts_with("error: ") && stderr.contains(expected), "{args:?}: {stderr}");
-        assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
-        assert!(!stderr.contains(planted) && !stdout.contains(planted), "{args:?} leaked: {stderr}{stdout}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("backtrace"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains(planted) && !stdout.contains(planted),
+            "{args:?} leaked: {stderr}{stdout}"
+        );
     }
 }
 
@@ -126,22 +199,53 @@ async fn psql_accepts_every_url_dev_env_prints() {
     let db = TestDb::new().await;
     let urls = if std::env::var(aura_testkit::TEST_DATABASE_URL).is_ok_and(|v| !v.is_empty()) {
         let c = db.config();
-        vec![c.app_url().expose().to_owned(), c.bootstrap_url().expose().to_owned()]
+        vec![
+            c.app_url().expose().to_owned(),
+            c.bootstrap_url().expose().to_owned(),
+        ]
     } else {
-        let out = Command::new(env!("CARGO_BIN_EXE_aura")).args(["dev", "env"]).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_aura"))
+            .args(["dev", "env"])
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
         let stdout = text(&out.stdout);
-        for var in ["POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "AURA_DB_URL", "AURA_DB_MIGRATE_URL", "AURA_DB_BOOTSTRAP_URL"] {
-            assert!(stdout.contains(&format!("export {var}='")), "{var} missing: {stdout}");
+        for var in [
+            "POSTGRES_HOST",
+            "POSTGRES_PORT",
+            "POSTGRES_DB",
+            "POSTGRES_USER",
+            "POSTGRES_PASSWORD",
+            "AURA_DB_URL",
+            "AURA_DB_MIGRATE_URL",
+            "AURA_DB_BOOTSTRAP_URL",
+        ] {
+            assert!(
+                stdout.contains(&format!("export {var}='")),
+                "{var} missing: {stdout}"
+            );
         }
         stdout
             .lines()
             .filter(|l| l.contains("_URL="))
-            .map(|l| l.split_once("='").unwrap().1.trim_end_matches('\'').to_owned())
+            .map(|l| {
+                l.split_once("='")
+                    .unwrap()
+                    .1
+                    .trim_end_matches('\'')
+                    .to_owned()
+            })
             .collect()
     };
     for url in urls {
-        let out = Command::new("psql").args([url.as_str(), "-XAtc", "SELECT current_user"]).output().expect("psql");
-        assert!(out.status.success(), "psql refused a URL: {}", text(&out.stderr));
+        let out = Command::new("psql")
+            .args([url.as_str(), "-XAtc", "SELECT current_user"])
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "psql refused a URL: {}",
+            text(&out.stderr)
+        );
     }
 }

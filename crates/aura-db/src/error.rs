@@ -128,32 +128,10 @@ pub enum Error {
         reason: String,
     },
 
-    /// A migration failed. It was rolled back whole and not recorded, unless it runs with
-    /// `run_in_transaction = false` (then the statements before `statement` stayed).
-    #[error(
-        "aura-db: migration {version}_{name} ({direction}) failed at {at}: {message}{}{}",
-        fmt_sqlstate(.sqlstate.as_deref()),
-        if *.rolled_back { "; rolled back, not recorded" } else { "; not rolled back (run_in_transaction = false): what ran before the failure stayed applied; not recorded" }
-    )]
-    Migration {
-        /// The migration's version.
-        version: String,
-        /// The migration's name (the folder name after the version).
-        name: String,
-        /// `up` or `down`.
-        direction: String,
-        /// 1-based number of the failing statement in its file; `None` when the failure was
-        /// the runner's own step (COMMIT, recording).
-        statement: Option<usize>,
-        /// Where, for people: `statement 3 (line 7: CREATE TABLE c (…)` or `COMMIT`.
-        at: String,
-        /// The server's SQLSTATE, when it gave one.
-        sqlstate: Option<String>,
-        /// The server's message (and detail).
-        message: String,
-        /// Whether the migration's transaction was rolled back.
-        rolled_back: bool,
-    },
+    /// A migration failed: which one, at which statement, with the server's SQLSTATE and
+    /// message (boxed: it is large, and `Error` travels on every hot path).
+    #[error("aura-db: {0}")]
+    Migration(Box<crate::migrate::MigrationFailure>),
 
     /// An applied migration's `up.sql` changed since it was applied.
     #[error(
@@ -420,7 +398,7 @@ fn fmt_sqlstate(code: Option<&str>) -> String {
 /// `5s`, `250ms`, `1.5s`: short and exact to the millisecond.
 pub(crate) fn fmt_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else if ms < 1000 {
         format!("{ms}ms")

@@ -16,9 +16,9 @@ pub use dsn::Dsn;
 pub use error::Error;
 pub use ident::validate_ident;
 pub use migrate::{
-    Applied, CHECKSUM_TABLE, DIESEL_TABLE, MigrateOptions, Migration, MigrationRow, MigrationState,
-    Migrations, ResetGuards, ResetReport, migrate, migrate_with, reset, reset_with, status,
-    status_with,
+    Applied, CHECKSUM_TABLE, DIESEL_TABLE, MIGRATION_LOCK_KEY, MigrateOptions, Migration,
+    MigrationFailure, MigrationRow, MigrationState, Migrations, ResetGuards, ResetReport, migrate,
+    migrate_with, reset, reset_with, status, status_with,
 };
 pub use ping::ping;
 pub use pool::{Pool, PoolState, PooledConn, open, open_with};

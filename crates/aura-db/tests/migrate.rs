@@ -204,22 +204,14 @@ async fn a_failing_statement_rolls_back_its_whole_migration() {
     .await
     .expect_err("migration 2 fails");
     match &err {
-        Error::Migration {
-            version,
-            name,
-            direction,
-            statement,
-            sqlstate,
-            rolled_back,
-            ..
-        } => {
+        Error::Migration(f) => {
             assert_eq!(
-                (version.as_str(), name.as_str(), direction.as_str()),
+                (f.version.as_str(), f.name.as_str(), f.direction.as_str()),
                 ("20240201000002", "breaks", "up")
             );
-            assert_eq!(*statement, Some(3));
-            assert_eq!(sqlstate.as_deref(), Some("42P01"));
-            assert!(rolled_back);
+            assert_eq!(f.statement, Some(3));
+            assert_eq!(f.sqlstate.as_deref(), Some("42P01"));
+            assert!(f.rolled_back);
         }
         other => panic!("expected Error::Migration, got {other:?}"),
     }
@@ -428,8 +420,6 @@ async fn reset_refuses_without_its_guards_or_a_down_and_changes_nothing() {
         "{err:?}"
     );
     assert_eq!(catalog_snapshot(&db).await, before);
-
-    assert_eq!(ResetGuards::from_env(true).yes_flag, true);
 }
 
 #[tokio::test]
@@ -748,5 +738,113 @@ async fn diesel_agrees_with_what_we_applied_and_we_adopt_what_diesel_applied() {
         checksum_rows(&db).await,
         sums,
         "adopted with the current checksums"
+    );
+}
+
+/// A raw client as the app role of `db`.
+async fn app_client(db: &TestDb) -> tokio_postgres::Client {
+    let (client, conn) = db
+        .config()
+        .app_url()
+        .pg_config()
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect as the app role");
+    tokio::spawn(conn);
+    client
+}
+
+#[tokio::test]
+async fn as_the_migrate_role_everything_lands_in_aura_and_the_app_role_cannot_write_tracking() {
+    let db = TestDb::empty().await;
+    aura_db::ensure_roles(db.config())
+        .await
+        .expect("role bootstrap");
+    let migrate_url = SecretString::from(
+        db.config()
+            .migrate_url()
+            .expect("migrate URL")
+            .expose()
+            .to_owned(),
+    );
+    let dir = MigDir::new();
+    let set = three(&dir).set();
+    assert_eq!(run(&migrate_url, &set).await.expect("migrate").len(), 3);
+
+    let owners = db
+        .superuser_client()
+        .await
+        .query(
+            "SELECT c.relname::text, pg_get_userbyid(c.relowner)::text FROM pg_class c \
+             WHERE c.relnamespace = 'aura'::regnamespace AND c.relkind = 'r' ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("aura tables");
+    let owners: Vec<(String, String)> = owners.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let expected: Vec<(String, String)> = [
+        "__diesel_schema_migrations",
+        "aura_migration_checksums",
+        "notes",
+        "tags",
+    ]
+    .iter()
+    .map(|t| (t.to_string(), "aura_migrate".to_owned()))
+    .collect();
+    assert_eq!(
+        owners, expected,
+        "unqualified DDL lands in aura, owned by the migrate role"
+    );
+
+    let app = app_client(&db).await;
+    for sql in [
+        "INSERT INTO aura.__diesel_schema_migrations (version) VALUES ('99990101000000')",
+        "DELETE FROM aura.__diesel_schema_migrations",
+        "UPDATE aura.aura_migration_checksums SET checksum = repeat('0', 64)",
+        "TRUNCATE aura.aura_migration_checksums",
+    ] {
+        let err = app.batch_execute(sql).await.expect_err(sql);
+        assert_eq!(err.code().map(|c| c.code()), Some("42501"), "{sql}: {err}");
+    }
+    let n: i64 = app
+        .query_one("SELECT count(*) FROM aura.__diesel_schema_migrations", &[])
+        .await
+        .expect("the app role may read")
+        .get(0);
+    assert_eq!(n, 3);
+    app.batch_execute("INSERT INTO notes VALUES (1, 'the app role writes domain tables')")
+        .await
+        .expect("default privileges still give DML on domain tables");
+    let rows = status(&migrate_url, &set).await.expect("status");
+    assert!(
+        rows.iter().all(|r| r.state == MigrationState::Applied),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_embedded_migrations_apply_as_the_migrate_role() {
+    let db = TestDb::empty().await;
+    aura_db::ensure_roles(db.config())
+        .await
+        .expect("role bootstrap");
+    let migrate_url = SecretString::from(
+        db.config()
+            .migrate_url()
+            .expect("migrate URL")
+            .expose()
+            .to_owned(),
+    );
+    let embedded = Migrations::embedded();
+    assert_eq!(
+        migrate(&migrate_url).await.expect("migrate"),
+        embedded.len()
+    );
+    assert_eq!(migrate(&migrate_url).await.expect("again"), 0);
+    let rows = status(&migrate_url, embedded).await.expect("status");
+    assert_eq!(rows.len(), embedded.len());
+    assert!(
+        rows.iter().all(|r| r.state == MigrationState::Applied),
+        "{rows:?}"
     );
 }

@@ -185,13 +185,13 @@ async fn a_killed_backend_is_replaced_and_never_handed_out_again() {
     let admin = db.superuser_client().await;
 
     // Killed while idle in the pool: the checkout notices the closed socket.
-    let first = backend_pid(&mut *pool.get().await.unwrap()).await.unwrap();
+    let first = backend_pid(&mut pool.get().await.unwrap()).await.unwrap();
     admin
         .query("SELECT pg_terminate_backend($1)", &[&first])
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let second = backend_pid(&mut *pool.get().await.unwrap()).await.unwrap();
+    let second = backend_pid(&mut pool.get().await.unwrap()).await.unwrap();
     assert_ne!(first, second);
 
     // Killed while checked out: that query fails as a lost connection, the next checkout
@@ -205,7 +205,7 @@ async fn a_killed_backend_is_replaced_and_never_handed_out_again() {
     let err = backend_pid(&mut conn).await.unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
     drop(conn);
-    let third = backend_pid(&mut *pool.get().await.unwrap()).await.unwrap();
+    let third = backend_pid(&mut pool.get().await.unwrap()).await.unwrap();
     assert!(third != first && third != second);
     let alive: i64 = admin
         .query_one(

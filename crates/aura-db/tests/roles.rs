@@ -161,10 +161,9 @@ async fn hostile_passwords_round_trip_through_scram() {
                 .get(0);
             assert_eq!(&who, role);
         }
-        let wrong = login(&db, &names.app, "not-it")
-            .await
-            .err()
-            .expect("wrong password");
+        let Err(wrong) = login(&db, &names.app, "not-it").await else {
+            panic!("a wrong password logged in");
+        };
         assert_eq!(sqlstate(&wrong), "28P01");
         names.drop_after(db).await;
     }

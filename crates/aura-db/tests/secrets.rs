@@ -15,7 +15,10 @@ struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        self.0
+            .lock()
+            .expect("capture buffer")
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -146,7 +149,10 @@ async fn the_server_log_never_sees_the_password() {
         .role_password(SecretString::from(PLANTED.to_owned()))
         .build()
         .unwrap();
-    let _ = aura_db::open(&config).await.err().expect("wrong password");
+    assert!(
+        aura_db::open(&config).await.is_err(),
+        "a wrong password must fail"
+    );
     let Some(log) = local_server_log() else {
         panic!(
             "this test reads the local cluster's log; it cannot run with AURA_TEST_DATABASE_URL"

@@ -16,21 +16,23 @@ pub(super) fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Con
     let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
     let secret = |name: &str| get(name).map(SecretString::from);
 
-    let mut b = ConfigBuilder::default();
-    b.host = get(vars::POSTGRES_HOST);
-    b.port = get(vars::POSTGRES_PORT)
-        .map(|v| parse_port(vars::POSTGRES_PORT, &v))
-        .transpose()?;
-    b.dbname = get(vars::POSTGRES_DB);
-    b.superuser = get(vars::POSTGRES_USER);
-    b.superuser_password = secret(vars::POSTGRES_PASSWORD);
-    b.role_password = secret(vars::AURA_DB_PASSWORD);
-    b.app_url = secret(vars::AURA_DB_URL);
-    b.migrate_url = secret(vars::AURA_DB_MIGRATE_URL);
-    b.bootstrap_url = secret(vars::AURA_DB_BOOTSTRAP_URL);
-    b.app_role = get(vars::AURA_DB_APP_ROLE);
-    b.migrate_role = get(vars::AURA_DB_MIGRATE_ROLE);
-    b.schema = get(vars::AURA_DB_SCHEMA);
+    let mut b = ConfigBuilder {
+        host: get(vars::POSTGRES_HOST),
+        port: get(vars::POSTGRES_PORT)
+            .map(|v| parse_port(vars::POSTGRES_PORT, &v))
+            .transpose()?,
+        dbname: get(vars::POSTGRES_DB),
+        superuser: get(vars::POSTGRES_USER),
+        superuser_password: secret(vars::POSTGRES_PASSWORD),
+        role_password: secret(vars::AURA_DB_PASSWORD),
+        app_url: secret(vars::AURA_DB_URL),
+        migrate_url: secret(vars::AURA_DB_MIGRATE_URL),
+        bootstrap_url: secret(vars::AURA_DB_BOOTSTRAP_URL),
+        app_role: get(vars::AURA_DB_APP_ROLE),
+        migrate_role: get(vars::AURA_DB_MIGRATE_ROLE),
+        schema: get(vars::AURA_DB_SCHEMA),
+        ..ConfigBuilder::default()
+    };
 
     if let Some(v) = get(vars::AURA_DB_MAX_CONNS) {
         b.pool.max_conns = parse_count(vars::AURA_DB_MAX_CONNS, &v)?;

@@ -10,9 +10,11 @@ use super::options::MigrateOptions;
 use super::session::Session;
 use crate::error::Error;
 
-/// The lock's key, `"auramigr"` as a positive bigint. Advisory locks are per database, so
-/// migrators of different databases on one server do not contend.
-pub(crate) const LOCK_KEY: i64 = 0x6175_7261_6d69_6772;
+/// The migration lock's key: a session advisory lock on this bigint (`"auramigr"` in ASCII)
+/// serializes migrators. Advisory locks are per database, so migrators of different
+/// databases on one server do not contend. In `pg_locks` it shows as `locktype =
+/// 'advisory'`, `classid = 1635086945`, `objid = 1835624306`, `objsubid = 1`.
+pub const MIGRATION_LOCK_KEY: i64 = 0x6175_7261_6d69_6772;
 
 /// Runs `body` holding the migration lock, then releases it, whatever `body` returned.
 ///
@@ -71,7 +73,7 @@ async fn acquire(session: &Session, opts: &MigrateOptions) -> Result<(), Error> 
 async fn try_lock(session: &Session) -> Result<bool, Error> {
     let row = session
         .client
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
         .await
         .map_err(|e| Error::migrate_step("taking the migration lock", &e))?;
     Ok(row.get(0))
@@ -80,7 +82,7 @@ async fn try_lock(session: &Session) -> Result<bool, Error> {
 async fn release(session: &Session) -> Result<(), Error> {
     let row = session
         .client
-        .query_one("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .query_one("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
         .await
         .map_err(|e| Error::migrate_step("releasing the migration lock", &e))?;
     let released: bool = row.get(0);
@@ -94,8 +96,8 @@ async fn release(session: &Session) -> Result<(), Error> {
 async fn holder(session: &Session) -> Result<(Option<i32>, Option<String>), Error> {
     // A bigint key shows in pg_locks as classid = high 32 bits, objid = low 32 bits,
     // objsubid = 1.
-    let hi = LOCK_KEY >> 32;
-    let lo = LOCK_KEY & 0xffff_ffff;
+    let hi = MIGRATION_LOCK_KEY >> 32;
+    let lo = MIGRATION_LOCK_KEY & 0xffff_ffff;
     let row = session
         .client
         .query_opt(

@@ -31,9 +31,10 @@ mod tracking;
 
 use secrecy::SecretString;
 
+pub use lock::MIGRATION_LOCK_KEY;
 pub use options::MigrateOptions;
 pub use reset::{ResetGuards, ResetReport, reset, reset_with};
-pub use run::Applied;
+pub use run::{Applied, MigrationFailure};
 pub use set::{Migration, Migrations};
 pub use status::{MigrationRow, MigrationState, status, status_with};
 pub use tracking::{CHECKSUM_TABLE, DIESEL_TABLE};

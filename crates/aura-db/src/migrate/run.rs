@@ -20,6 +20,51 @@ pub struct Applied {
     pub duration: Duration,
 }
 
+/// Where and why a migration failed: the payload of [`Error::Migration`].
+///
+/// A migration that runs in a transaction (the default) was rolled back whole and is not
+/// recorded; one with `run_in_transaction = false` kept what ran before the failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationFailure {
+    /// The migration's version.
+    pub version: String,
+    /// The migration's name (the folder name after the version).
+    pub name: String,
+    /// `up` or `down`.
+    pub direction: String,
+    /// 1-based number of the failing statement in its file; `None` when the failure was the
+    /// runner's own step (BEGIN, recording, COMMIT).
+    pub statement: Option<usize>,
+    /// Where, for people: `statement 3 (line 7: CREATE TABLE c (…)`, `COMMIT`, ….
+    pub at: String,
+    /// The server's SQLSTATE, when it gave one.
+    pub sqlstate: Option<String>,
+    /// The server's message (with its detail), or the client's.
+    pub message: String,
+    /// Whether the migration's transaction was rolled back (false only with
+    /// `run_in_transaction = false`).
+    pub rolled_back: bool,
+}
+
+impl std::fmt::Display for MigrationFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "migration {}_{} ({}) failed at {}: {}",
+            self.version, self.name, self.direction, self.at, self.message
+        )?;
+        if let Some(code) = &self.sqlstate {
+            write!(f, " (SQLSTATE {code})")?;
+        }
+        f.write_str(if self.rolled_back {
+            "; rolled back, not recorded"
+        } else {
+            "; not rolled back (run_in_transaction = false): what ran before the failure \
+             stayed applied; not recorded"
+        })
+    }
+}
+
 /// Which file runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Direction {
@@ -62,7 +107,7 @@ pub(crate) async fn run(
                  metadata.toml)",
             );
         }
-        Error::Migration {
+        Error::Migration(Box::new(MigrationFailure {
             version: m.version().to_owned(),
             name: m.name().to_owned(),
             direction: direction.as_str().to_owned(),
@@ -71,7 +116,7 @@ pub(crate) async fn run(
             sqlstate,
             message,
             rolled_back: in_tx,
-        }
+        }))
     };
 
     let started = Instant::now();
