@@ -80,7 +80,10 @@ async fn create_if_missing(
 }
 
 /// Drops templates of earlier migration sets (they are never cloned again).
-async fn drop_other_templates(client: &tokio_postgres::Client, current: &str) -> Result<(), String> {
+async fn drop_other_templates(
+    client: &tokio_postgres::Client,
+    current: &str,
+) -> Result<(), String> {
     let rows = client
         .query(
             "SELECT datname::text FROM pg_database WHERE datname LIKE 'aura\\_tpl\\_%' AND datname <> $1",
