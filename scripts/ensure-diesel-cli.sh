@@ -17,7 +17,8 @@ version="${DIESEL_CLI_VERSION:-2.3.14}"
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 case ":$PATH:" in *":$cargo_bin:"*) ;; *) export PATH="$cargo_bin:$PATH" ;; esac
 
-installed="$(diesel --version 2>/dev/null | awk '{print $2}' || true)"
+# `diesel --version` prints "diesel" then " Version: 2.3.14" on the next line.
+installed="$(diesel --version 2>/dev/null | awk '$1 == "Version:" {print $2}' || true)"
 if [ "$installed" = "$version" ]; then
     exit 0
 fi

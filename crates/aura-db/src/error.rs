@@ -267,7 +267,11 @@ impl Error {
     pub fn sqlstate(&self) -> Option<&str> {
         match self {
             Error::Auth { sqlstate, .. } => Some(sqlstate),
-            Error::Query { sqlstate, .. } | Error::Commit { sqlstate, .. } => sqlstate.as_deref(),
+            Error::Query { sqlstate, .. }
+            | Error::Commit { sqlstate, .. }
+            | Error::Bootstrap { sqlstate, .. }
+            | Error::MigrateStep { sqlstate, .. } => sqlstate.as_deref(),
+            Error::Migration(failure) => failure.sqlstate.as_deref(),
             _ => None,
         }
     }

@@ -338,10 +338,7 @@ impl Tx<'_> {
 }
 
 fn step_error(step: &str, err: &tokio_postgres::Error) -> Error {
-    let (message, sqlstate) = match err.as_db_error() {
-        Some(db) => (db.message().to_owned(), Some(db.code().code().to_owned())),
-        None => (crate::error::error_chain(err), None),
-    };
+    let (message, sqlstate) = crate::error::pg_message(err);
     Error::Bootstrap {
         step: step.to_owned(),
         message,

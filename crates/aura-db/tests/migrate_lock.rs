@@ -108,6 +108,13 @@ async fn eight_concurrent_migrators_apply_each_migration_once() {
     racy_set(&dir);
     let set = dir.set();
 
+    // A gate holds the migration lock until all 8 migrators are connected and polling, so
+    // they really race for it; the winner then builds an index CONCURRENTLY while 7 poll.
+    let gate = db.superuser_client().await;
+    gate.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+        .await
+        .expect("gate takes the lock");
+
     let children: Vec<_> = (0..4)
         .map(|_| {
             spawn_child(
@@ -125,6 +132,31 @@ async fn eight_concurrent_migrators_apply_each_migration_once() {
             })
         })
         .collect();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = gate
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND application_name = 'aura-migrate'",
+                &[],
+            )
+            .await
+            .expect("pg_stat_activity")
+            .get(0);
+        if waiting == 8 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {waiting} of 8 migrators connected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await; // each has polled at least once
+    gate.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
+        .await
+        .expect("gate releases the lock");
 
     let mut counts = Vec::new();
     for t in tasks {
@@ -325,4 +357,50 @@ fn works_on_a_current_thread_runtime_without_block_in_place() {
             .expect("migrates");
         assert_eq!(applied.len(), 1);
     });
+}
+
+#[tokio::test]
+async fn a_cancelled_migrate_frees_the_lock_at_once() {
+    if act_as_child().await {
+        return;
+    }
+    let db = TestDb::empty().await;
+    let dir = MigDir::new();
+    dir.add("20240701000001_first", "CREATE TABLE first_t (x int);", None)
+        .add(
+            "20240701000002_sleepy",
+            "CREATE TABLE sleepy_t (x int);\n\
+             SELECT pg_sleep(CASE WHEN current_setting('application_name') = 'aura-test-cancelled' THEN 30 ELSE 0 END);",
+            None,
+        );
+    let set = dir.set();
+    let cancelled_url = SecretString::from(format!(
+        "{}?application_name=aura-test-cancelled",
+        db.superuser_url().expose()
+    ));
+    // The caller gives up (a timeout drops the future) while migration 2 sleeps.
+    let gave_up = tokio::time::timeout(
+        Duration::from_secs(1),
+        migrate_with(&cancelled_url, &set, &MigrateOptions::default(), |_| {}),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the migration was still running");
+    let dropped_at = Instant::now();
+
+    let opts = MigrateOptions::default().with_lock_wait(Duration::from_secs(10));
+    let applied = migrate_with(&su_url(&db), &set, &opts, |_| {})
+        .await
+        .expect("the lock was freed");
+    assert!(
+        dropped_at.elapsed() < Duration::from_secs(3),
+        "lock freed {:?} after the cancel",
+        dropped_at.elapsed()
+    );
+    let versions: Vec<&str> = applied.iter().map(|a| a.version.as_str()).collect();
+    assert_eq!(
+        versions,
+        ["20240701000002"],
+        "the cancelled migration was rolled back"
+    );
+    assert_eq!(advisory_locks(&db).await, 0);
 }

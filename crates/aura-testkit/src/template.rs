@@ -12,7 +12,7 @@ use tokio_postgres::NoTls;
 const TEMPLATE_LOCK: i64 = 0x6175_7261_7470_6c00; // "auratpl\0"
 
 /// Bumped when what `prepare` puts in the template changes outside the migrations.
-const TEMPLATE_VERSION: &str = "v1";
+const TEMPLATE_VERSION: &str = "v2";
 
 /// Returns the template's name, creating it if this content version has none yet.
 pub(crate) async fn ensure(admin: &Dsn, role_password: &SecretString) -> Result<String, String> {
@@ -107,12 +107,17 @@ async fn drop_other_templates(
 /// roles (cluster-wide; their password is the server's role password), the schema, and
 /// every embedded migration, applied as the migrate role.
 async fn prepare(db: &Dsn, role_password: &SecretString) -> Result<(), String> {
-    let config = aura_db::Config::builder()
-        .role_password(role_password.clone())
-        .bootstrap_url(SecretString::from(db.expose().to_owned()))
+    let config = crate::test_db::builder_for(db, role_password)
         .build()
         .map_err(|e| e.to_string())?;
     aura_db::ensure_roles(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let migrate_url = config
+        .migrate_url()
+        .map(|d| SecretString::from(d.expose().to_owned()))
+        .ok_or("the migrate URL of the template is empty")?;
+    aura_db::migrate(&migrate_url)
         .await
         .map_err(|e| e.to_string())?;
     Ok(())

@@ -190,7 +190,12 @@ pub(crate) async fn sweep_stale(client: &tokio_postgres::Client) -> Result<(), S
     Ok(())
 }
 
-fn builder_for(superuser_url: &Dsn, role_password: &SecretString) -> aura_db::ConfigBuilder {
+/// A configuration builder for the database `superuser_url` points at: its host, port,
+/// name and superuser, and the test roles' password.
+pub(crate) fn builder_for(
+    superuser_url: &Dsn,
+    role_password: &SecretString,
+) -> aura_db::ConfigBuilder {
     let pg = superuser_url.pg_config();
     let host = match pg.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),

@@ -18,24 +18,28 @@ pub const MIGRATION_LOCK_KEY: i64 = 0x6175_7261_6d69_6772;
 
 /// Runs `body` holding the migration lock, then releases it, whatever `body` returned.
 ///
-/// If this future is dropped (cancelled) or `body` panics, the session's connection is
-/// dropped with it and the server releases the lock when the session ends.
+/// If this future is dropped (cancelled) or `body` panics, the running statement is
+/// cancelled (see [`CancelOnDrop`](super::session::CancelOnDrop)), the session's connection
+/// closes, and the server rolls back and releases the lock when the session ends.
 pub(crate) async fn with_lock<T>(
     session: &Session,
     opts: &MigrateOptions,
     body: impl AsyncFnOnce(&Session) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    acquire(session, opts).await?;
-    let result = body(session).await;
-    if result.is_err() {
-        session.rollback_quietly().await;
-    }
-    let released = release(session).await;
-    match (result, released) {
-        (Ok(v), Ok(())) => Ok(v),
-        (Err(e), _) => Err(e),
-        (Ok(_), Err(e)) => Err(e),
-    }
+    let guard = session.cancel_on_drop();
+    let result = match acquire(session, opts).await {
+        Ok(()) => {
+            let result = body(session).await;
+            if result.is_err() {
+                session.rollback_quietly().await;
+            }
+            let released = release(session).await;
+            result.and_then(|v| released.map(|()| v))
+        }
+        Err(e) => Err(e),
+    };
+    guard.disarm();
+    result
 }
 
 async fn acquire(session: &Session, opts: &MigrateOptions) -> Result<(), Error> {

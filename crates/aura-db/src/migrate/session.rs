@@ -3,7 +3,7 @@
 //! mutual exclusion), with the settings migrations rely on.
 
 use secrecy::{ExposeSecret, SecretString};
-use tokio_postgres::Client;
+use tokio_postgres::{CancelToken, Client, NoTls};
 
 use super::options::MigrateOptions;
 use crate::connect::ConnectSpec;
@@ -76,9 +76,53 @@ impl Session {
         format!("{}.{table}", self.schema)
     }
 
+    /// A guard that, if dropped before [`CancelOnDrop::disarm`], cancels the statement this
+    /// session is running. See [`CancelOnDrop`].
+    pub(crate) fn cancel_on_drop(&self) -> CancelOnDrop {
+        CancelOnDrop {
+            token: Some(self.client.cancel_token()),
+        }
+    }
+
     /// Ends whatever transaction a failed step left open. Errors are ignored: the caller is
     /// already returning one, and a broken session ends with the connection.
     pub(crate) async fn rollback_quietly(&self) {
         let _ = self.client.batch_execute("ROLLBACK").await;
+    }
+}
+
+/// Cancels the session's running statement when dropped armed: when the caller drops the
+/// migration future (a timeout, a cancelled task) in the middle of a statement.
+///
+/// Dropping the `Client` alone is not enough: tokio-postgres keeps the socket open until the
+/// in-flight statement's response arrives, so the backend would run it to the end (a long
+/// index build, a `pg_sleep`) while holding the migration lock. The cancel request makes
+/// that response arrive now (an error); the connection then closes, the backend rolls the
+/// migration back and the lock is free.
+pub(crate) struct CancelOnDrop {
+    token: Option<CancelToken>,
+}
+
+impl CancelOnDrop {
+    /// The guarded work finished: nothing to cancel.
+    pub(crate) fn disarm(mut self) {
+        self.token = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(token) = self.token.take() else {
+            return;
+        };
+        // No runtime (it is shutting down): the process is ending and its sockets with it,
+        // which the backend notices within client_connection_check_interval.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                if let Err(e) = token.cancel_query(NoTls).await {
+                    tracing::warn!(error = %e, "could not cancel the abandoned migration statement");
+                }
+            });
+        }
     }
 }
