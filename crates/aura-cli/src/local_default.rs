@@ -31,6 +31,12 @@ pub async fn config() -> Result<(Config, bool), String> {
     let cluster = start_cluster().await?;
     let config = local_config(&cluster)?;
     prepare_database(&config).await?;
+    eprintln!(
+        "aura: no database configured: using the local cluster at {}:{} (data in {})",
+        cluster.host(),
+        cluster.port(),
+        cluster.root().display()
+    );
     Ok((config, true))
 }
 
