@@ -4,9 +4,11 @@
 
 mod common;
 
+use aura_testkit::TestDb;
+
 #[tokio::test]
 async fn the_app_role_has_dml_on_every_table() {
-    let db = common::migrated_db().await;
+    let db = TestDb::new().await;
     let superuser = db.superuser_client().await;
     let app_role = db.config().app_role().to_owned();
     let ignore = [aura_db::DIESEL_TABLE, aura_db::CHECKSUM_TABLE];
@@ -96,7 +98,7 @@ async fn the_app_role_has_dml_on_every_table() {
 
 #[tokio::test]
 async fn the_app_role_cannot_change_the_schema() {
-    let db = common::migrated_db().await;
+    let db = TestDb::new().await;
     let app = common::app_client(&db).await;
     for ddl in [
         "CREATE TABLE aura.scratch (id uuid)",

@@ -13,7 +13,7 @@ const R1: &str = "0190a000-0000-7000-8000-0000000000a1";
 const R2: &str = "0190a000-0000-7000-8000-0000000000a2";
 
 async fn setup() -> (TestDb, Client) {
-    let db = common::migrated_db().await;
+    let db = TestDb::new().await;
     let app = common::app_client(&db).await;
     app.batch_execute(&format!(
         "INSERT INTO conversations (id) VALUES ('{C1}'), ('{C2}');

@@ -10,6 +10,7 @@ use aura_schema::{
     RunStatus, RunUpdate, Turn, TurnId, TurnRole, UnknownValue, ask_user_requests, conversations,
     runs, turns,
 };
+use aura_testkit::TestDb;
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -31,7 +32,7 @@ async fn new_conversation(conn: &mut AsyncPgConnection) -> ConversationId {
 
 #[tokio::test]
 async fn conversations_insert_read_and_update() {
-    let db = common::migrated_db().await;
+    let db = TestDb::new().await;
     let pool = db.pool().await;
     let mut conn = pool.get().await.expect("connection");
     let conn: &mut AsyncPgConnection = &mut conn;
@@ -74,7 +75,7 @@ async fn conversations_insert_read_and_update() {
 
 #[tokio::test]
 async fn every_turn_role_round_trips() {
-    let db = common::migrated_db().await;
+    let db = TestDb::new().await;
     let pool = db.pool().await;
     let mut conn = pool.get().await.expect("connection");
     let conn: &mut AsyncPgConnection = &mut conn;
@@ -127,7 +128,7 @@ async fn every_turn_role_round_trips() {
 
 #[tokio::test]
 async fn every_run_status_round_trips() {
-    let db = common::migrated_db().await;
+    let db = TestDb::new().await;
     let pool = db.pool().await;
     let mut conn = pool.get().await.expect("connection");
     let conn: &mut AsyncPgConnection = &mut conn;
@@ -194,7 +195,7 @@ async fn every_run_status_round_trips() {
 
 #[tokio::test]
 async fn every_request_status_round_trips() {
-    let db = common::migrated_db().await;
+    let db = TestDb::new().await;
     let pool = db.pool().await;
     let mut conn = pool.get().await.expect("connection");
     let conn: &mut AsyncPgConnection = &mut conn;
@@ -293,7 +294,7 @@ async fn every_request_status_round_trips() {
 
 #[tokio::test]
 async fn an_unexpected_value_in_the_database_is_a_clear_error() {
-    let db = common::migrated_db().await;
+    let db = TestDb::new().await;
     let pool = db.pool().await;
     let mut conn = pool.get().await.expect("connection");
     let conn: &mut AsyncPgConnection = &mut conn;

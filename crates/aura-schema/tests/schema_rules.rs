@@ -3,6 +3,7 @@
 
 mod common;
 
+use aura_testkit::TestDb;
 use std::collections::BTreeSet;
 
 use common::rules::{self, Rule, Rules};
@@ -10,7 +11,7 @@ use common::rules::{self, Rule, Rules};
 /// Violations of the migrated database, after applying `sql` as the migrate role (or as
 /// the superuser) the way the runner applies a migration.
 async fn violations_after(sql: &str, as_superuser: bool) -> Vec<rules::Violation> {
-    let db = common::migrated_db().await;
+    let db = TestDb::new().await;
     let client = if as_superuser {
         db.superuser_client().await
     } else {
@@ -41,7 +42,7 @@ fn comments(table: &str, columns: &[&str]) -> String {
 
 #[tokio::test]
 async fn the_migrated_schema_keeps_every_rule() {
-    let db = common::migrated_db().await;
+    let db = TestDb::new().await;
     let client = db.superuser_client().await;
     let tables: i64 = client
         .query_one(

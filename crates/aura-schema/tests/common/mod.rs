@@ -29,56 +29,6 @@ pub async fn connect(dsn: &Dsn) -> tokio_postgres::Client {
     client
 }
 
-/// A test database holding the migrated schema: [`TestDb::new`].
-///
-/// Stopgap until aura-testkit's template runs the embedded migrations (it bootstraps the
-/// roles only, for now): when the template lacks the tables, the repository's migrations
-/// are applied with diesel CLI as the migrate role. Once the template is migrated, this
-/// branch never runs; then replace the calls with `TestDb::new()` and delete it.
-pub async fn migrated_db() -> TestDb {
-    let db = TestDb::new().await;
-    let migrated = db
-        .superuser_client()
-        .await
-        .query_opt("SELECT to_regclass('aura.conversations')::text", &[])
-        .await
-        .expect("look for aura.conversations")
-        .and_then(|row| row.get::<_, Option<String>>(0))
-        .is_some();
-    if !migrated {
-        diesel_migrate(db.config().migrate_url().expect("migrate URL"));
-    }
-    db
-}
-
-/// `diesel migration run` of the repository's migrations on `dsn`, without touching
-/// schema.rs (no diesel.toml is read).
-pub fn diesel_migrate(dsn: &Dsn) {
-    let root = repo_root();
-    let status = std::process::Command::new("bash")
-        .arg(root.join("scripts/ensure-diesel-cli.sh"))
-        .status()
-        .expect("run ensure-diesel-cli.sh");
-    assert!(status.success(), "ensure-diesel-cli.sh failed");
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .unwrap_or_default();
-    let out = std::process::Command::new(cargo_home.join("bin/diesel"))
-        .env("DIESEL_CONFIG_FILE", root.join("no-such-diesel.toml"))
-        .args(["migration", "run", "--migration-dir"])
-        .arg(root.join("migrations"))
-        .arg("--database-url")
-        .arg(dsn.expose())
-        .output()
-        .expect("run diesel");
-    assert!(
-        out.status.success(),
-        "diesel migration run failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A client as the migrate role of `db` (search_path `aura`, owns the schema).
 pub async fn migrate_client(db: &TestDb) -> tokio_postgres::Client {
     connect(
