@@ -68,8 +68,9 @@ pub enum Error {
         message: String,
         /// The constraint involved, when the server named one.
         constraint: Option<String>,
-        /// True when the connection itself failed (closed, I/O): the operation may be retried
-        /// on another connection.
+        /// True when the connection itself failed (closed, I/O, or the server ended the
+        /// session: class 08, 57P01/02/03/05): the operation may be retried on another
+        /// connection, and this one must not be reused (see [`crate::mark_broken`]).
         connection_lost: bool,
     },
 
@@ -312,12 +313,13 @@ impl From<DieselError> for Error {
         match err {
             DieselError::DatabaseError(kind, info) => Error::Query {
                 sqlstate: sqlstate_of_kind(&kind).map(str::to_owned),
-                message: info.message().to_owned(),
-                constraint: info.constraint_name().map(str::to_owned),
                 connection_lost: matches!(
                     kind,
                     DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
-                ),
+                ) || (matches!(kind, DatabaseErrorKind::Unknown)
+                    && session_ended(info.message())),
+                message: info.message().to_owned(),
+                constraint: info.constraint_name().map(str::to_owned),
             },
             other => Error::Query {
                 sqlstate: None,
@@ -342,7 +344,7 @@ impl From<&tokio_postgres::Error> for Error {
                 sqlstate: Some(db.code().code().to_owned()),
                 message: db.message().to_owned(),
                 constraint: db.constraint().map(str::to_owned),
-                connection_lost: false,
+                connection_lost: session_sqlstate(db.code().code()),
             },
             None => Error::Query {
                 sqlstate: None,
@@ -352,6 +354,26 @@ impl From<&tokio_postgres::Error> for Error {
             },
         }
     }
+}
+
+/// Messages (lc_messages `C`/English) of the FATAL errors a backend sends when it ends the
+/// session mid-statement: `pg_terminate_backend` and shutdown (57P01), a crashed sibling
+/// (57P02), the session timeouts (57P05, 25P03). diesel-async reports these as
+/// `DatabaseErrorKind::Unknown` without their SQLSTATE, so the message is all there is.
+const SESSION_ENDED_PREFIXES: &[&str] = &["terminating connection", "the database system is"];
+
+/// True when a message without SQLSTATE says the server ended the session.
+fn session_ended(message: &str) -> bool {
+    SESSION_ENDED_PREFIXES
+        .iter()
+        .any(|prefix| message.starts_with(prefix))
+}
+
+/// Class 08 (connection exception) and the class 57 codes of a session the server ends or
+/// refuses: 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now, 57P05 idle
+/// session timeout.
+fn session_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "57P05")
 }
 
 /// The SQLSTATE behind the kinds diesel-async maps; `None` for `Unknown` and the rest.
@@ -408,5 +430,67 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
         format!("{ms}ms")
     } else {
         format!("{:.3}s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unknown(message: &str) -> Error {
+        Error::from(DieselError::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new(message.to_owned()),
+        ))
+    }
+
+    #[test]
+    fn a_session_the_server_ended_is_a_lost_connection() {
+        for message in [
+            "terminating connection due to administrator command",
+            "terminating connection due to idle-session timeout",
+            "the database system is shutting down",
+        ] {
+            let err = unknown(message);
+            assert!(
+                matches!(
+                    err,
+                    Error::Query {
+                        connection_lost: true,
+                        ..
+                    }
+                ),
+                "{message}: {err:?}"
+            );
+            assert!(err.is_retryable(), "{message}");
+        }
+        let closed = Error::from(DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection,
+            Box::new("connection closed".to_owned()),
+        ));
+        assert!(closed.is_retryable());
+    }
+
+    #[test]
+    fn an_ordinary_failure_is_not_a_lost_connection() {
+        let err = unknown("relation \"nope\" does not exist");
+        assert!(!err.is_retryable(), "{err:?}");
+        let err = Error::from(DieselError::DatabaseError(
+            DatabaseErrorKind::CheckViolation,
+            Box::new("new row violates check constraint".to_owned()),
+        ));
+        assert_eq!(err.sqlstate(), Some("23514"));
+        assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn session_sqlstates() {
+        assert!(session_sqlstate("08006"));
+        assert!(session_sqlstate("57P01"));
+        assert!(
+            !session_sqlstate("57014"),
+            "a cancelled statement keeps its session"
+        );
+        assert!(!session_sqlstate("23505"));
     }
 }

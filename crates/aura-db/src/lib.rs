@@ -21,7 +21,7 @@ pub use migrate::{
     migrate_with, reset, reset_with, status, status_with,
 };
 pub use ping::ping;
-pub use pool::{Pool, PoolState, PooledConn, open, open_with};
+pub use pool::{Pool, PoolState, PooledConn, mark_broken, open, open_with};
 pub use roles::{
     MAX_PASSWORD_BYTES, RolesReport, RolesSpec, ensure_roles, ensure_roles_with, validate_password,
 };

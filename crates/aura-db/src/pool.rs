@@ -10,6 +10,8 @@
 //! - **No round trip on checkout.** bb8's test-on-checkout (a query per checkout) is off; a
 //!   connection whose socket was closed (killed backend) is recognised locally
 //!   (`is_broken`) and replaced, and one that fails mid-query is discarded on return.
+//!
+//! Idle connections are reused last-in first-out (bb8's `QueueStrategy::Lifo`).
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -17,9 +19,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bb8::{ErrorSink, ManageConnection};
-use diesel_async::AsyncPgConnection;
-use diesel_async::SimpleAsyncConnection;
 use diesel_async::pooled_connection::PoolableConnection;
+use diesel_async::{
+    AnsiTransactionManager, AsyncPgConnection, SimpleAsyncConnection, TransactionManager,
+};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
@@ -71,6 +74,9 @@ pub async fn open_with(dsn: &crate::Dsn, settings: &PoolSettings) -> Result<Pool
         .idle_timeout(Some(settings.max_conn_idle))
         .connection_timeout(settings.checkout_timeout)
         .test_on_check_out(false)
+        // The connection returned last is handed out first: its backend is warm in the
+        // CPU caches, and the ones idle longest are those the idle timeout closes.
+        .queue_strategy(bb8::QueueStrategy::Lifo)
         .retry_connection(false)
         .error_sink(Box::new(ForwardErrors(connect_errors.clone())));
     let manager = Manager { spec };
@@ -119,6 +125,9 @@ impl Pool {
         errors.mark_unchanged();
         loop {
             let got = tokio::select! {
+                // Checkout first: when a connection is idle it is ready on the first poll,
+                // and neither the error watch nor the timer is touched.
+                biased;
                 got = inner.bb8.get_owned() => got,
                 _ = errors.changed() => {
                     let err = errors.borrow_and_update().clone();
@@ -203,7 +212,25 @@ pub struct PoolState {
     pub in_use: u32,
 }
 
+/// Marks `conn` so the pool closes it when it comes back instead of handing it out again.
+///
+/// For a connection whose session the server ended ([`Error::Query`] with
+/// `connection_lost`): a backend ended by `pg_terminate_backend` or a shutdown sends its
+/// FATAL error before it exits, so the statement fails at once while the socket closes only
+/// later; until the client reads that EOF, the pool's local "is it closed?" check still
+/// passes. The mark is diesel's own "broken" state (the transaction manager in error), which
+/// the pool checks on return; it works inside a [`crate::with_tx`] body too.
+pub fn mark_broken(conn: &mut AsyncPgConnection) {
+    <AnsiTransactionManager as TransactionManager<_>>::transaction_manager_status_mut(conn)
+        .set_in_error();
+}
+
 impl PooledConn {
+    /// Marks this connection so the pool closes it on return (see [`mark_broken`]).
+    pub fn mark_broken(&mut self) {
+        mark_broken(&mut self.conn);
+    }
+
     /// True when the connection can no longer be used (closed socket, open or failed
     /// transaction); the pool discards such a connection when it comes back.
     pub fn is_broken(&mut self) -> bool {

@@ -3,11 +3,12 @@
 
 mod common;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::task::Poll;
 
-use aura_db::{Error, Isolation, TxOptions, with_tx, with_tx_opts};
+use aura_db::{Error, Isolation, Pool, TxOptions, with_tx, with_tx_opts};
 use aura_testkit::TestDb;
 use common::{app_table, count, idle_in_transaction};
 use diesel::sql_query;
@@ -174,9 +175,11 @@ async fn options_set_isolation_and_read_only() {
     assert_eq!(level, "serializable");
 }
 
-/// Drops the transaction future after every delay from 0 to the transaction's full length,
-/// in small steps, and records at which step of the body it was dropped. Whatever the
-/// step: the table holds all the rows or none, and no session is left inside a transaction.
+/// Drops the transaction future at a pending poll of each step in turn (checkout/BEGIN,
+/// each statement of the body, COMMIT): the drop is aimed at a step, not at a time, because
+/// a timer (1 ms resolution) is coarser than a warm round trip and the number of pending
+/// polls per step varies from run to run. Whatever the step: the table holds all the rows
+/// or none, and no session is left inside a transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_future_leaves_no_open_transaction_and_no_partial_commit() {
     let db = TestDb::new().await;
@@ -184,61 +187,84 @@ async fn a_dropped_future_leaves_no_open_transaction_and_no_partial_commit() {
     let pool = db.pool().await;
     // Steps: 0 checkout/BEGIN, 1 first insert, 2 sleep, 3 second insert, 4 COMMIT.
     const STEPS: usize = 5;
-    let mut cancelled_at = [0usize; STEPS];
-    let mut completed = 0;
-    let mut delay = Duration::ZERO;
-    while completed < 3 && delay < Duration::from_secs(5) {
-        let step = Arc::new(AtomicUsize::new(0));
-        let seen = step.clone();
-        let run = with_tx(&pool, async move |conn| {
-            seen.store(1, Ordering::SeqCst);
-            sql_query("INSERT INTO c VALUES (1)")
-                .execute(&mut *conn)
-                .await?;
-            seen.store(2, Ordering::SeqCst);
-            sql_query("SELECT pg_sleep(0.005)")
-                .execute(&mut *conn)
-                .await?;
-            seen.store(3, Ordering::SeqCst);
-            sql_query("INSERT INTO c VALUES (2)")
-                .execute(&mut *conn)
-                .await?;
-            seen.store(4, Ordering::SeqCst);
-            Ok::<_, Error>(())
-        });
-        match tokio::time::timeout(delay, run).await {
-            Ok(result) => {
-                result.unwrap();
-                completed += 1;
+    const ATTEMPTS: usize = 200;
+    let mut dropped_at = [0usize; STEPS];
+    for target in 0..STEPS {
+        for attempt in 0..ATTEMPTS {
+            let step = Arc::new(AtomicUsize::new(0));
+            let mut run = Box::pin(stepped_tx(&pool, step.clone()));
+            // Some(result) when the transaction ran to its end, None when dropped.
+            let outcome = std::future::poll_fn(|cx| match run.as_mut().poll(cx) {
+                Poll::Ready(result) => Poll::Ready(Some(result)),
+                Poll::Pending if AtomicUsize::load(&step, Ordering::SeqCst) == target => {
+                    Poll::Ready(None)
+                }
+                Poll::Pending => Poll::Pending,
+            })
+            .await;
+            drop(run);
+            let hit = outcome.is_none();
+            match outcome {
+                Some(result) => result.unwrap(),
+                None => dropped_at[target] += 1,
             }
-            Err(_) => cancelled_at[AtomicUsize::load(&step, Ordering::SeqCst)] += 1,
+            let rows = count(&db, "c").await;
+            assert!(
+                rows == 0 || rows == 2,
+                "partial commit: {rows} rows after a drop aimed at step {target}"
+            );
+            assert_eq!(
+                idle_in_transaction(&db).await,
+                0,
+                "open transaction left after a drop aimed at step {target} (attempt {attempt})"
+            );
+            if rows == 2 {
+                db.superuser_client()
+                    .await
+                    .batch_execute("DELETE FROM aura.c")
+                    .await
+                    .unwrap();
+            }
+            if hit {
+                break;
+            }
         }
-        let rows = count(&db, "c").await;
+    }
+    for (step, n) in dropped_at.iter().enumerate() {
         assert!(
-            rows == 0 || rows == 2,
-            "partial commit: {rows} rows after a cancel at {delay:?}"
+            *n > 0,
+            "never pending at step {step} in {ATTEMPTS} attempts: {dropped_at:?}"
         );
-        assert_eq!(
-            idle_in_transaction(&db).await,
-            0,
-            "open transaction left after {delay:?}"
-        );
-        if rows == 2 {
-            db.superuser_client()
-                .await
-                .batch_execute("DELETE FROM aura.c")
-                .await
-                .unwrap();
-        }
-        delay += Duration::from_micros(250);
     }
-    for (step, n) in cancelled_at.iter().enumerate().take(4) {
-        assert!(*n > 0, "never cancelled at step {step}: {cancelled_at:?}");
-    }
-    assert!(completed > 0, "the transaction never completed");
+    // Nothing above stops a transaction that is allowed to run: it commits both rows.
+    stepped_tx(&pool, Arc::new(AtomicUsize::new(0)))
+        .await
+        .unwrap();
+    assert_eq!(count(&db, "c").await, 2);
     // Every connection the pool hands out afterwards is outside any transaction.
     for _ in 0..3 {
         let mut conn = pool.get().await.unwrap();
         assert!(!conn.is_broken());
     }
+}
+
+/// Two inserts around a short sleep in one transaction; `step` says how far the body got:
+/// 0 checkout/BEGIN, 1 first insert, 2 sleep, 3 second insert, 4 COMMIT.
+fn stepped_tx(pool: &Pool, step: Arc<AtomicUsize>) -> impl Future<Output = Result<(), Error>> {
+    with_tx(pool, async move |conn| {
+        step.store(1, Ordering::SeqCst);
+        sql_query("INSERT INTO c VALUES (1)")
+            .execute(&mut *conn)
+            .await?;
+        step.store(2, Ordering::SeqCst);
+        sql_query("SELECT pg_sleep(0.005)")
+            .execute(&mut *conn)
+            .await?;
+        step.store(3, Ordering::SeqCst);
+        sql_query("INSERT INTO c VALUES (2)")
+            .execute(&mut *conn)
+            .await?;
+        step.store(4, Ordering::SeqCst);
+        Ok::<_, Error>(())
+    })
 }
