@@ -21,7 +21,7 @@ async fn up_down_up_leaves_the_same_schema() {
     // Up, one migration at a time: states[i] is the schema before migration i.
     let mut states = vec![dump()];
     for m in &migrations {
-        common::apply(&migrate, &m.up)
+        common::apply_file(&migrate, m, &m.up)
             .await
             .unwrap_or_else(|e| panic!("{}/up.sql: {e}", m.dir_name));
         states.push(dump());
@@ -36,7 +36,7 @@ async fn up_down_up_leaves_the_same_schema() {
 
     // Down, newest first: each must give back exactly the schema before its up.
     for (i, m) in migrations.iter().enumerate().rev() {
-        common::apply(&migrate, &m.down)
+        common::apply_file(&migrate, m, &m.down)
             .await
             .unwrap_or_else(|e| panic!("{}/down.sql: {e}", m.dir_name));
         let now = dump();
@@ -50,7 +50,7 @@ async fn up_down_up_leaves_the_same_schema() {
 
     // Up again: the same schema as the first time.
     for m in &migrations {
-        common::apply(&migrate, &m.up)
+        common::apply_file(&migrate, m, &m.up)
             .await
             .unwrap_or_else(|e| panic!("{}/up.sql (again): {e}", m.dir_name));
     }

@@ -53,6 +53,8 @@ pub struct MigrationFiles {
     pub up: String,
     /// down.sql.
     pub down: String,
+    /// False when metadata.toml says `run_in_transaction = false`.
+    pub in_transaction: bool,
 }
 
 /// The repository's migrations, oldest first; every one must have a down.sql.
@@ -74,13 +76,33 @@ pub fn repo_migrations() -> Vec<MigrationFiles> {
                 std::fs::read_to_string(dir.join(&dir_name).join(file))
                     .unwrap_or_else(|e| panic!("{dir_name}/{file}: {e}"))
             };
+            let metadata = std::fs::read_to_string(dir.join(&dir_name).join("metadata.toml"))
+                .unwrap_or_default();
+            let in_transaction = !metadata.lines().any(|l| {
+                l.split('#').next().unwrap_or("").replace(' ', "") == "run_in_transaction=false"
+            });
             MigrationFiles {
                 up: read("up.sql"),
                 down: read("down.sql"),
                 dir_name,
+                in_transaction,
             }
         })
         .collect()
+}
+
+/// Runs one file of `migration` as the runner does: in one transaction unless its
+/// metadata.toml says otherwise (then its one statement alone).
+pub async fn apply_file(
+    client: &tokio_postgres::Client,
+    migration: &MigrationFiles,
+    sql: &str,
+) -> Result<(), String> {
+    if migration.in_transaction {
+        apply(client, sql).await
+    } else {
+        client.batch_execute(sql).await.map_err(|e| pg_error(&e))
+    }
 }
 
 /// Runs `sql` (one migration file: no transaction control) in one transaction, as the

@@ -1,0 +1,1 @@
+CREATE INDEX CONCURRENTLY conversations_last_activity_idx ON conversations (last_activity_at DESC, id DESC);
