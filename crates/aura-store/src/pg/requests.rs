@@ -1,0 +1,263 @@
+//! [`RequestStore`] for [`PgStore`].
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use aura_db::AsyncPgConnection;
+use aura_schema::{
+    AskUserRequest, ConversationId, RequestId, RequestStatus, RunId, RunStatus, ask_user_requests,
+    conversations, runs,
+};
+use chrono::{DateTime, Utc};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
+use diesel_async::RunQueryDsl;
+
+use super::{PgStore, settle};
+use crate::error::{Entity, StoreError, Subject};
+use crate::keys::RequestKey;
+use crate::limits;
+use crate::sql::{AnswerRequest, CreateRequest, MarkResumed};
+use crate::traits::RequestStore;
+
+#[async_trait]
+impl RequestStore for PgStore {
+    async fn create_request(
+        &self,
+        conversation_id: ConversationId,
+        run_id: Option<RunId>,
+        question: &str,
+    ) -> Result<AskUserRequest, StoreError> {
+        limits::required_text("question", question)?;
+        let statement = CreateRequest {
+            conversation_id,
+            id: RequestId::new(),
+            run_id,
+            question,
+        };
+        let id = statement.id;
+        let mut conn = self.conn().await?;
+        let created = async {
+            let created_at: Option<DateTime<Utc>> = statement
+                .get_result(&mut &*conn)
+                .await
+                .optional()
+                .map_err(|e| StoreError::from(e).about(&Subject::run(conversation_id, run_id)))?;
+            match (created_at, run_id) {
+                (Some(created_at), _) => Ok(AskUserRequest {
+                    conversation_id,
+                    id,
+                    run_id,
+                    question: question.to_owned(),
+                    status: RequestStatus::Pending,
+                    answer: None,
+                    created_at,
+                    answered_at: None,
+                    resumed_at: None,
+                    resolved_at: None,
+                }),
+                (None, Some(run_id)) => Err(why_no_request(&conn, conversation_id, run_id).await),
+                // Without a run the insert has no condition: it inserts or fails.
+                (None, None) => Err(StoreError::not_found(Entity::Conversation, conversation_id)),
+            }
+        }
+        .await;
+        settle(&mut conn, created)
+    }
+
+    async fn get_request(&self, key: RequestKey) -> Result<AskUserRequest, StoreError> {
+        let mut conn = self.conn().await?;
+        let request = ask_user_requests::table
+            .find((key.conversation_id, key.id))
+            .select(AskUserRequest::as_select())
+            .first(&mut *conn)
+            .await
+            .optional()
+            .map_err(StoreError::from);
+        settle(&mut conn, request)?.ok_or_else(|| StoreError::not_found(Entity::Request, key))
+    }
+
+    async fn answer(&self, key: RequestKey, answer: &str) -> Result<AskUserRequest, StoreError> {
+        limits::required_text("answer", answer)?;
+        let mut conn = self.conn().await?;
+        let answered = async {
+            let answered = AnswerRequest {
+                conversation_id: key.conversation_id,
+                id: key.id,
+                answer,
+            }
+            .get_result::<AskUserRequest>(&mut &*conn)
+            .await
+            .optional()?;
+            match answered {
+                Some(request) => Ok(request),
+                None => Err(why_not_pending(&conn, key).await),
+            }
+        }
+        .await;
+        settle(&mut conn, answered)
+    }
+
+    async fn mark_resumed_batch(
+        &self,
+        conversation_id: ConversationId,
+        ids: &[RequestId],
+    ) -> Result<Vec<AskUserRequest>, StoreError> {
+        limits::batch("ids", ids.len())?;
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let ids = &ids;
+        aura_db::with_tx(&self.pool, async |conn| {
+            let resumed = resume(conn, conversation_id, ids).await;
+            settle(conn, resumed)
+        })
+        .await
+    }
+
+    async fn list_pending(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<AskUserRequest>, StoreError> {
+        let mut conn = self.conn().await?;
+        let pending = async {
+            let (mut first, mut second) = (&*conn, &*conn);
+            // The existence check rides along (pipelined: same round trip), so an empty list
+            // and a missing conversation can be told apart without a second trip.
+            let exists = diesel::select(diesel::dsl::exists(
+                conversations::table.find(conversation_id),
+            ))
+            .get_result::<bool>(&mut first);
+            let pending = ask_user_requests::table
+                .filter(ask_user_requests::conversation_id.eq(conversation_id))
+                .filter(ask_user_requests::status.eq(RequestStatus::Pending))
+                .order((
+                    ask_user_requests::created_at.asc(),
+                    ask_user_requests::id.asc(),
+                ))
+                .select(AskUserRequest::as_select())
+                .load(&mut second);
+            let (exists, pending) = tokio::try_join!(biased; exists, pending)?;
+            if !exists {
+                return Err(StoreError::not_found(Entity::Conversation, conversation_id));
+            }
+            Ok(pending)
+        }
+        .await;
+        settle(&mut conn, pending)
+    }
+}
+
+/// The body of `mark_resumed_batch`, inside its transaction: resume, and when not every id
+/// was answered, find out why (the caller's `Err` rolls the resumed ones back).
+async fn resume(
+    conn: &mut AsyncPgConnection,
+    conversation_id: ConversationId,
+    ids: &[RequestId],
+) -> Result<Vec<AskUserRequest>, StoreError> {
+    let resumed: Vec<AskUserRequest> = MarkResumed {
+        conversation_id,
+        ids,
+    }
+    .load(&mut *conn)
+    .await?;
+    if resumed.len() == ids.len() {
+        return Ok(resumed);
+    }
+    let done: HashSet<RequestId> = resumed.iter().map(|r| r.id).collect();
+    let offending: Vec<RequestId> = ids
+        .iter()
+        .filter(|id| !done.contains(id))
+        .copied()
+        .collect();
+    let statuses: HashMap<RequestId, RequestStatus> = ask_user_requests::table
+        .filter(ask_user_requests::conversation_id.eq(conversation_id))
+        .filter(ask_user_requests::id.eq_any(&offending))
+        .select((ask_user_requests::id, ask_user_requests::status))
+        .load::<(RequestId, RequestStatus)>(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+    Err(not_resumable(conversation_id, &offending, &statuses))
+}
+
+/// Why `CreateRequest` inserted nothing: the run is missing (or its conversation), or it
+/// is not running.
+async fn why_no_request(
+    mut conn: &AsyncPgConnection,
+    conversation_id: ConversationId,
+    run_id: RunId,
+) -> StoreError {
+    let run = runs::table
+        .find((conversation_id, run_id))
+        .select(runs::status)
+        .get_result::<RunStatus>(&mut conn)
+        .await
+        .optional();
+    match run {
+        Ok(Some(status)) => StoreError::conflict(format!(
+            "run {conversation_id}/{run_id} is {status}, not running: it cannot ask"
+        )),
+        Ok(None) => {
+            let conversation = conversations::table
+                .find(conversation_id)
+                .select(conversations::id)
+                .get_result::<ConversationId>(&mut conn)
+                .await
+                .optional();
+            match conversation {
+                Ok(Some(_)) => {
+                    StoreError::not_found(Entity::Run, format!("{conversation_id}/{run_id}"))
+                }
+                Ok(None) => StoreError::not_found(Entity::Conversation, conversation_id),
+                Err(err) => err.into(),
+            }
+        }
+        Err(err) => err.into(),
+    }
+}
+
+/// NotFound or Conflict for a request that `AnswerRequest` missed.
+async fn why_not_pending(mut conn: &AsyncPgConnection, key: RequestKey) -> StoreError {
+    let status = ask_user_requests::table
+        .find((key.conversation_id, key.id))
+        .select(ask_user_requests::status)
+        .get_result::<RequestStatus>(&mut conn)
+        .await
+        .optional();
+    match status {
+        Ok(None) => StoreError::not_found(Entity::Request, key),
+        Ok(Some(status)) => StoreError::conflict(format!("request {key} is {status}, not pending")),
+        Err(err) => err.into(),
+    }
+}
+
+/// The error of a batch that could not be resumed: NotFound when every offending id is
+/// missing, else Conflict listing each offending id with its status.
+fn not_resumable(
+    conversation_id: ConversationId,
+    offending: &[RequestId],
+    statuses: &HashMap<RequestId, RequestStatus>,
+) -> StoreError {
+    let missing: Vec<String> = offending
+        .iter()
+        .filter(|id| !statuses.contains_key(id))
+        .map(|id| format!("{conversation_id}/{id}"))
+        .collect();
+    if missing.len() == offending.len() {
+        return StoreError::NotFound {
+            entity: Entity::Request,
+            id: missing.join(", "),
+        };
+    }
+    let listed: Vec<String> = offending
+        .iter()
+        .map(|id| match statuses.get(id) {
+            Some(status) => format!("{id} ({status})"),
+            None => format!("{id} (missing)"),
+        })
+        .collect();
+    StoreError::conflict(format!(
+        "requests of conversation {conversation_id} not answered, none resumed: {}",
+        listed.join(", ")
+    ))
+}

@@ -1,0 +1,134 @@
+//! [`RunStore`] for [`PgStore`].
+
+use async_trait::async_trait;
+use aura_db::AsyncPgConnection;
+use aura_schema::{ConversationId, Run, RunId, RunStatus, runs};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
+use diesel_async::RunQueryDsl;
+
+use super::{PgStore, settle};
+use crate::error::{Entity, StoreError, Subject};
+use crate::input::RunEnd;
+use crate::keys::RunKey;
+use crate::limits;
+use crate::sql::{CancelPending, EndRun};
+use crate::traits::RunStore;
+use crate::views::StoppedRun;
+
+#[async_trait]
+impl RunStore for PgStore {
+    async fn start_run(&self, conversation_id: ConversationId) -> Result<Run, StoreError> {
+        let mut conn = self.conn().await?;
+        // A second running run violates runs_one_running_idx (Conflict), a missing
+        // conversation runs_conversation_id_fkey (NotFound): one statement either way.
+        let run = diesel::insert_into(runs::table)
+            .values((
+                runs::conversation_id.eq(conversation_id),
+                runs::id.eq(RunId::new()),
+                runs::status.eq(RunStatus::Running),
+            ))
+            .returning(Run::as_returning())
+            .get_result(&mut *conn)
+            .await
+            .map_err(|e| StoreError::from(e).about(&Subject::conversation(conversation_id)));
+        settle(&mut conn, run)
+    }
+
+    async fn get_run(&self, key: RunKey) -> Result<Run, StoreError> {
+        let mut conn = self.conn().await?;
+        let run = runs::table
+            .find((key.conversation_id, key.id))
+            .select(Run::as_select())
+            .first(&mut *conn)
+            .await
+            .optional()
+            .map_err(StoreError::from);
+        settle(&mut conn, run)?.ok_or_else(|| StoreError::not_found(Entity::Run, key))
+    }
+
+    /// One transaction of three round trips: `BEGIN`, the two `UPDATE`s pipelined, `COMMIT`.
+    ///
+    /// The cancel goes out before we know whether the run was running: if it was not, the
+    /// transaction rolls back and nothing changed. The server runs the second statement
+    /// only after the first has finished (and waited for any `create_request` holding the
+    /// run), so in READ COMMITTED it sees every request created before the stop.
+    async fn stop_run(&self, key: RunKey, reason: Option<&str>) -> Result<StoppedRun, StoreError> {
+        if let Some(reason) = reason {
+            limits::bounded_text("reason", reason)?;
+        }
+        aura_db::with_tx(&self.pool, async |conn| {
+            let shared: &AsyncPgConnection = conn;
+            let stopped = async {
+                let (mut first, mut second) = (shared, shared);
+                let end = EndRun {
+                    conversation_id: key.conversation_id,
+                    id: key.id,
+                    status: RunStatus::Stopped,
+                    reason,
+                }
+                .get_result::<Run>(&mut first);
+                let cancel = CancelPending {
+                    conversation_id: key.conversation_id,
+                    run_id: key.id,
+                }
+                .execute(&mut second);
+                let (run, cancelled) =
+                    tokio::try_join!(biased; async { end.await.optional() }, cancel)?;
+                match run {
+                    Some(run) => Ok(StoppedRun {
+                        run,
+                        cancelled_requests: cancelled as u64,
+                    }),
+                    None => Err(why_not_running(shared, key).await),
+                }
+            }
+            .await;
+            settle(conn, stopped)
+        })
+        .await
+    }
+
+    async fn finish_run(
+        &self,
+        key: RunKey,
+        end: RunEnd,
+        reason: Option<&str>,
+    ) -> Result<Run, StoreError> {
+        if let Some(reason) = reason {
+            limits::bounded_text("reason", reason)?;
+        }
+        let mut conn = self.conn().await?;
+        let finished = async {
+            let run = EndRun {
+                conversation_id: key.conversation_id,
+                id: key.id,
+                status: end.status(),
+                reason,
+            }
+            .get_result::<Run>(&mut &*conn)
+            .await
+            .optional()?;
+            match run {
+                Some(run) => Ok(run),
+                None => Err(why_not_running(&conn, key).await),
+            }
+        }
+        .await;
+        settle(&mut conn, finished)
+    }
+}
+
+/// NotFound or Conflict for a run that the `UPDATE … WHERE status = 'running'` missed.
+async fn why_not_running(mut conn: &AsyncPgConnection, key: RunKey) -> StoreError {
+    let status = runs::table
+        .find((key.conversation_id, key.id))
+        .select(runs::status)
+        .get_result::<RunStatus>(&mut conn)
+        .await
+        .optional();
+    match status {
+        Ok(None) => StoreError::not_found(Entity::Run, key),
+        Ok(Some(status)) => StoreError::conflict(format!("run {key} is {status}, not running")),
+        Err(err) => err.into(),
+    }
+}

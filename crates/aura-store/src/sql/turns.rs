@@ -1,0 +1,75 @@
+//! Appending a turn in one statement.
+
+use aura_schema::{ConversationId, TurnId, TurnRole};
+use diesel::QueryResult;
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::sql_types::{Int4, Text, Timestamptz, Uuid};
+
+use super::cached_statement;
+
+/// Appends a turn and updates its conversation's aggregates, in one statement:
+///
+/// ```sql
+/// WITH c AS (UPDATE aura.conversations
+///               SET turn_count = turn_count + 1,
+///                   input_tokens = input_tokens + $1, output_tokens = output_tokens + $2,
+///                   last_turn_at = now(), updated_at = now()
+///             WHERE id = $3
+///         RETURNING id, turn_count, last_turn_at)
+/// INSERT INTO aura.turns (conversation_id, id, seq, role, content, input_tokens,
+///                         output_tokens, created_at)
+/// SELECT c.id, $4, c.turn_count, $5, $6, $7, $8, c.last_turn_at FROM c
+/// RETURNING seq, created_at
+/// ```
+///
+/// - `seq`: the `UPDATE` takes the conversation's row lock, so appends to one conversation
+///   run one after the other, each reading the counter its predecessor committed: seq is
+///   1, 2, … without gap or duplicate, and the aggregates always equal the turns' sums.
+/// - No row (a missing conversation updates nothing, so nothing is inserted): the caller
+///   reports NotFound.
+/// - `created_at` is the `last_turn_at` just written (`now()`, the statement's transaction
+///   start), so the two always agree.
+///
+/// Returns `(seq, created_at)`: the rest of the turn is what the caller sent, and echoing
+/// up to 1 MiB of content back over the wire would be waste.
+pub(crate) struct AppendTurn<'a> {
+    pub(crate) conversation_id: ConversationId,
+    pub(crate) id: TurnId,
+    pub(crate) role: TurnRole,
+    pub(crate) content: &'a str,
+    pub(crate) input_tokens: i32,
+    pub(crate) output_tokens: i32,
+}
+
+cached_statement!(AppendTurn<'_>, id = AppendTurn<'static>, returns (Int4, Timestamptz));
+
+impl QueryFragment<Pg> for AppendTurn<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "WITH c AS (UPDATE aura.conversations SET turn_count = turn_count + 1, \
+             input_tokens = input_tokens + ",
+        );
+        out.push_bind_param::<Int4, _>(&self.input_tokens)?;
+        out.push_sql(", output_tokens = output_tokens + ");
+        out.push_bind_param::<Int4, _>(&self.output_tokens)?;
+        out.push_sql(", last_turn_at = now(), updated_at = now() WHERE id = ");
+        out.push_bind_param::<Uuid, _>(&self.conversation_id)?;
+        out.push_sql(
+            " RETURNING id, turn_count, last_turn_at) \
+             INSERT INTO aura.turns (conversation_id, id, seq, role, content, input_tokens, \
+             output_tokens, created_at) SELECT c.id, ",
+        );
+        out.push_bind_param::<Uuid, _>(&self.id)?;
+        out.push_sql(", c.turn_count, ");
+        out.push_bind_param::<Text, _>(&self.role)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(self.content)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Int4, _>(&self.input_tokens)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Int4, _>(&self.output_tokens)?;
+        out.push_sql(", c.last_turn_at FROM c RETURNING seq, created_at");
+        Ok(())
+    }
+}

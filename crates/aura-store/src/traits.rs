@@ -1,0 +1,158 @@
+//! The repository traits. Each is `Send + Sync` and object safe (`async-trait`), so sibling
+//! crates hold an `Arc<dyn TurnStore>` (or the lot, `Arc<dyn Store>`) and substitute their
+//! own implementation in unit tests. [`PgStore`](crate::PgStore) implements them all.
+
+use async_trait::async_trait;
+
+use aura_schema::{AskUserRequest, Conversation, ConversationId, RequestId, Run, RunId, Turn};
+
+use crate::error::StoreError;
+use crate::input::{NewConversation, NewTurn, RunEnd};
+use crate::keys::{RequestKey, RunKey, TurnKey};
+use crate::views::{ConversationSummary, ConversationWithTurns, ListQuery, Page, StoppedRun};
+
+/// Conversations: create, read with their turns, list by activity, delete.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Creates a conversation with a new UUIDv7 id, no turns and zero totals.
+    ///
+    /// InvalidInput: `title` (empty or over 500 characters), `model` (over 500 characters).
+    async fn create_conversation(
+        &self,
+        new: NewConversation<'_>,
+    ) -> Result<Conversation, StoreError>;
+
+    /// The conversation with all its turns ordered by `seq` (none for a new one), as of one
+    /// moment: the turns are exactly `1..=turn_count` and the totals are their sums.
+    ///
+    /// NotFound: the conversation.
+    async fn get_conversation(
+        &self,
+        id: ConversationId,
+    ) -> Result<ConversationWithTurns, StoreError>;
+
+    /// A page of conversations, latest activity (last turn, else creation) first, ties by id
+    /// descending. Keyset-paginated: pass the page's `next` as the next query's `after`. A
+    /// conversation created or given a turn while paging moves ahead of the pages already
+    /// read, so paging never repeats a conversation.
+    ///
+    /// InvalidInput: `limit` (not 1..=100), `after` (not a cursor this store made).
+    async fn list_conversations(
+        &self,
+        query: ListQuery,
+    ) -> Result<Page<ConversationSummary>, StoreError>;
+
+    /// Deletes the conversation and everything in it (turns, runs, requests).
+    ///
+    /// NotFound: the conversation.
+    async fn delete_conversation(&self, id: ConversationId) -> Result<(), StoreError>;
+}
+
+/// Turns: append, read one.
+#[async_trait]
+pub trait TurnStore: Send + Sync {
+    /// Stores the next turn of a conversation and adds it to the conversation's aggregates
+    /// (turn count, token totals, last turn time), atomically. Concurrent appends to one
+    /// conversation get `seq` 1, 2, … without gap or duplicate.
+    ///
+    /// NotFound: the conversation. InvalidInput: `content` (empty, over 1 MiB, NUL),
+    /// `input_tokens` / `output_tokens` (negative).
+    async fn append_turn(
+        &self,
+        conversation_id: ConversationId,
+        turn: NewTurn<'_>,
+    ) -> Result<Turn, StoreError>;
+
+    /// One turn.
+    ///
+    /// NotFound: the turn.
+    async fn get_turn(&self, key: TurnKey) -> Result<Turn, StoreError>;
+}
+
+/// Runs: start, read, stop, finish.
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    /// Starts a run (status running) with a new id.
+    ///
+    /// NotFound: the conversation. Conflict: the conversation already has a running run.
+    async fn start_run(&self, conversation_id: ConversationId) -> Result<Run, StoreError>;
+
+    /// One run.
+    ///
+    /// NotFound: the run.
+    async fn get_run(&self, key: RunKey) -> Result<Run, StoreError>;
+
+    /// Stops a running run and, in the same transaction, cancels every pending ask-user
+    /// request of that run; returns the run and how many were cancelled.
+    ///
+    /// NotFound: the run. Conflict: the run is not running (nothing changed).
+    /// InvalidInput: `reason` (over 1 MiB, NUL).
+    async fn stop_run(&self, key: RunKey, reason: Option<&str>) -> Result<StoppedRun, StoreError>;
+
+    /// Ends a running run as completed or failed, with an optional reason (an error
+    /// message, a finish reason). Its pending requests stay pending: a run may end while its
+    /// question waits, and a later run resumes with the answer (see
+    /// [`RequestStore::mark_resumed_batch`]).
+    ///
+    /// NotFound: the run. Conflict: the run is not running (nothing changed).
+    /// InvalidInput: `reason` (over 1 MiB, NUL).
+    async fn finish_run(
+        &self,
+        key: RunKey,
+        end: RunEnd,
+        reason: Option<&str>,
+    ) -> Result<Run, StoreError>;
+}
+
+/// Ask-user requests: ask, answer, resume, list the open ones.
+#[async_trait]
+pub trait RequestStore: Send + Sync {
+    /// Asks a question (status pending), from a run of the conversation or, with `run_id`
+    /// `None`, from no run.
+    ///
+    /// NotFound: the conversation, the run. Conflict: the run is not running.
+    /// InvalidInput: `question` (empty, over 1 MiB, NUL).
+    async fn create_request(
+        &self,
+        conversation_id: ConversationId,
+        run_id: Option<RunId>,
+        question: &str,
+    ) -> Result<AskUserRequest, StoreError>;
+
+    /// One request.
+    ///
+    /// NotFound: the request.
+    async fn get_request(&self, key: RequestKey) -> Result<AskUserRequest, StoreError>;
+
+    /// Answers a pending request (status answered).
+    ///
+    /// NotFound: the request. Conflict: it is not pending. InvalidInput: `answer` (empty,
+    /// over 1 MiB, NUL).
+    async fn answer(&self, key: RequestKey, answer: &str) -> Result<AskUserRequest, StoreError>;
+
+    /// Moves every listed request from answered to resumed, all or none, in one transaction;
+    /// returns them (with their answers), in no particular order. Repeated ids count once.
+    ///
+    /// NotFound: every offending id is missing (`id` lists them). Conflict: some listed
+    /// request is not answered (`what` lists every offending id with its status, missing
+    /// ones too); nothing changed. InvalidInput: `ids` (not 1..=1000).
+    async fn mark_resumed_batch(
+        &self,
+        conversation_id: ConversationId,
+        ids: &[RequestId],
+    ) -> Result<Vec<AskUserRequest>, StoreError>;
+
+    /// The conversation's pending requests, oldest first.
+    ///
+    /// NotFound: the conversation.
+    async fn list_pending(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<AskUserRequest>, StoreError>;
+}
+
+/// All four repositories in one object: `Arc<dyn Store>` coerces to `Arc<dyn TurnStore>`
+/// and the others. Implemented for every type that implements the four.
+pub trait Store: ConversationStore + TurnStore + RunStore + RequestStore {}
+
+impl<T> Store for T where T: ConversationStore + TurnStore + RunStore + RequestStore + ?Sized {}

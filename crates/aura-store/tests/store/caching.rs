@@ -1,0 +1,99 @@
+//! Every statement that runs per call is prepared once per connection and reused.
+
+use aura_store::{
+    ConversationStore, ListQuery, RequestKey, RequestStore, RunEnd, RunKey, RunStore, TurnStore,
+};
+use diesel::QueryableByName;
+use diesel::sql_types::Text;
+use diesel_async::RunQueryDsl;
+
+use crate::common::{conversation, store_with_pool, turn};
+
+#[derive(QueryableByName)]
+struct Prepared {
+    #[diesel(sql_type = Text)]
+    statement: String,
+}
+
+async fn prepared(store: &aura_store::PgStore) -> Vec<String> {
+    let mut conn = store.pool().get().await.expect("the pool's one connection");
+    diesel::sql_query("SELECT statement FROM pg_prepared_statements ORDER BY statement")
+        .load::<Prepared>(&mut *conn)
+        .await
+        .expect("pg_prepared_statements")
+        .into_iter()
+        .map(|p| p.statement)
+        .collect()
+}
+
+/// Calls every operation once on the success path.
+async fn every_operation(store: &aura_store::PgStore) {
+    let c = conversation(store).await.id;
+    store
+        .append_turn(c, turn("hi", 1, 2))
+        .await
+        .expect("append");
+    store.get_conversation(c).await.expect("get");
+    let page = store
+        .list_conversations(ListQuery {
+            limit: Some(1),
+            after: None,
+        })
+        .await
+        .expect("list");
+    store
+        .list_conversations(ListQuery {
+            limit: Some(1),
+            after: page.next,
+        })
+        .await
+        .expect("list after");
+    let run = store.start_run(c).await.expect("start");
+    let request = store
+        .create_request(c, Some(run.id), "q?")
+        .await
+        .expect("ask");
+    store
+        .answer(RequestKey::from(&request), "a")
+        .await
+        .expect("answer");
+    store
+        .mark_resumed_batch(c, &[request.id])
+        .await
+        .expect("resume");
+    store.list_pending(c).await.expect("pending");
+    store
+        .stop_run(RunKey::from(&run), None)
+        .await
+        .expect("stop");
+    let run = store.start_run(c).await.expect("start");
+    store
+        .finish_run(RunKey::from(&run), RunEnd::Completed, None)
+        .await
+        .expect("finish");
+    store.delete_conversation(c).await.expect("delete");
+}
+
+#[tokio::test]
+async fn statements_are_prepared_once_per_connection() {
+    let db = aura_testkit::TestDb::new().await;
+    let store = store_with_pool(&db, 1).await;
+    every_operation(&store).await;
+    let warm = prepared(&store).await;
+    for _ in 0..3 {
+        every_operation(&store).await;
+    }
+    let after = prepared(&store).await;
+    assert_eq!(after, warm, "no statement was prepared again");
+    for hot in [
+        "WITH c AS (UPDATE aura.conversations",
+        "UPDATE aura.runs SET status",
+        "UPDATE aura.ask_user_requests SET status = 'cancelled'",
+        "UPDATE aura.ask_user_requests SET status = 'answered'",
+        "UPDATE aura.ask_user_requests SET status = 'resumed'",
+        "INSERT INTO aura.ask_user_requests",
+    ] {
+        let n = after.iter().filter(|s| s.starts_with(hot)).count();
+        assert_eq!(n, 1, "{hot}: {after:#?}");
+    }
+}

@@ -1,0 +1,15 @@
+//! aura-store against a real database: each test owns a database cloned from the migrated
+//! template (aura-testkit). One test binary, one module per concern.
+
+mod common;
+
+mod caching;
+mod conversations;
+mod dyn_traits;
+mod invalid_input;
+mod listing;
+mod not_found;
+mod requests;
+mod runs;
+mod turns;
+mod unavailable;
