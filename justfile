@@ -29,6 +29,10 @@ reset:
 test *args:
     cargo test --workspace "$@"
 
+# aura-store against raw tokio-postgres on the local cluster (`just bench --quick`: under 2 minutes).
+bench *args:
+    cargo run --release -p aura-bench -- "$@"
+
 # Regenerate crates/aura-schema/src/schema.rs from the migrations.
 schema:
     scripts/schema.sh
