@@ -189,7 +189,7 @@ async fn a_dropped_future_leaves_no_open_transaction_and_no_partial_commit() {
     const STEPS: usize = 5;
     const ATTEMPTS: usize = 200;
     let mut dropped_at = [0usize; STEPS];
-    for target in 0..STEPS {
+    for (target, dropped) in dropped_at.iter_mut().enumerate() {
         for attempt in 0..ATTEMPTS {
             let step = Arc::new(AtomicUsize::new(0));
             let mut run = Box::pin(stepped_tx(&pool, step.clone()));
@@ -206,7 +206,7 @@ async fn a_dropped_future_leaves_no_open_transaction_and_no_partial_commit() {
             let hit = outcome.is_none();
             match outcome {
                 Some(result) => result.unwrap(),
-                None => dropped_at[target] += 1,
+                None => *dropped += 1,
             }
             let rows = count(&db, "c").await;
             assert!(
