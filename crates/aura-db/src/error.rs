@@ -278,14 +278,19 @@ impl Error {
     }
 
     /// True for failures that another attempt (on another connection) may not repeat:
-    /// pool exhaustion, unreachable server, a lost connection, serialization failures.
+    /// pool exhaustion, unreachable server, a lost connection, serialization failures
+    /// (40001) and deadlocks (40P01), after which the whole transaction is to be retried.
     pub fn is_retryable(&self) -> bool {
+        const TRANSIENT: [&str; 2] = ["40001", "40P01"];
+        let transient = self
+            .sqlstate()
+            .is_some_and(|code| TRANSIENT.contains(&code));
         match self {
             Error::PoolExhausted { .. } | Error::Connect { .. } => true,
             Error::Query {
                 connection_lost, ..
-            } => *connection_lost || self.sqlstate() == Some("40001"),
-            Error::Commit { sqlstate, .. } => sqlstate.as_deref() == Some("40001"),
+            } => *connection_lost || transient,
+            Error::Commit { .. } => transient,
             _ => false,
         }
     }
@@ -312,7 +317,13 @@ impl From<DieselError> for Error {
     fn from(err: DieselError) -> Self {
         match err {
             DieselError::DatabaseError(kind, info) => Error::Query {
-                sqlstate: sqlstate_of_kind(&kind).map(str::to_owned),
+                sqlstate: sqlstate_of_kind(&kind)
+                    .or_else(|| {
+                        matches!(kind, DatabaseErrorKind::Unknown)
+                            .then(|| sqlstate_of_message(info.message()))
+                            .flatten()
+                    })
+                    .map(str::to_owned),
                 connection_lost: matches!(
                     kind,
                     DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
@@ -377,6 +388,13 @@ fn session_sqlstate(code: &str) -> bool {
 }
 
 /// The SQLSTATE behind the kinds diesel-async maps; `None` for `Unknown` and the rest.
+/// The SQLSTATE of a transient error that diesel-async reports as
+/// `DatabaseErrorKind::Unknown` without its code: a deadlock (40P01), recognised by its
+/// message (lc_messages `C`/English), so callers can retry it like a serialization failure.
+fn sqlstate_of_message(message: &str) -> Option<&'static str> {
+    message.starts_with("deadlock detected").then_some("40P01")
+}
+
 fn sqlstate_of_kind(kind: &DatabaseErrorKind) -> Option<&'static str> {
     Some(match kind {
         DatabaseErrorKind::UniqueViolation => "23505",
@@ -481,6 +499,20 @@ mod tests {
         ));
         assert_eq!(err.sqlstate(), Some("23514"));
         assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn a_deadlock_keeps_its_sqlstate_and_is_retryable() {
+        let err = unknown("deadlock detected");
+        assert_eq!(err.sqlstate(), Some("40P01"));
+        assert!(err.is_retryable());
+        assert!(matches!(
+            err,
+            Error::Query {
+                connection_lost: false,
+                ..
+            }
+        ));
     }
 
     #[test]

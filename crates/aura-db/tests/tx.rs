@@ -268,3 +268,53 @@ fn stepped_tx(pool: &Pool, step: Arc<AtomicUsize>) -> impl Future<Output = Resul
         Ok::<_, Error>(())
     })
 }
+
+/// Two transactions lock two rows in opposite orders: the server breaks the deadlock (after
+/// its deadlock_timeout, 1 s) by failing one of them, which comes back with SQLSTATE 40P01
+/// and retryable; the other commits both its updates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_is_40p01_and_retryable() {
+    let db = TestDb::new().await;
+    app_table(&db, "d", "id int primary key, n int not null default 0").await;
+    db.superuser_client()
+        .await
+        .batch_execute("INSERT INTO aura.d (id) VALUES (1), (2)")
+        .await
+        .unwrap();
+    let pool = db.pool().await;
+    let both_hold_one = Arc::new(tokio::sync::Barrier::new(2));
+    let lock_in_order = |first: i32, second: i32| {
+        let pool = pool.clone();
+        let both_hold_one = both_hold_one.clone();
+        async move {
+            with_tx(&pool, async move |conn| {
+                sql_query(format!("UPDATE d SET n = n + 1 WHERE id = {first}"))
+                    .execute(&mut *conn)
+                    .await?;
+                both_hold_one.wait().await;
+                sql_query(format!("UPDATE d SET n = n + 1 WHERE id = {second}"))
+                    .execute(&mut *conn)
+                    .await?;
+                Ok::<_, Error>(())
+            })
+            .await
+        }
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(lock_in_order(1, 2)),
+        tokio::spawn(lock_in_order(2, 1))
+    );
+    let results = [a.unwrap(), b.unwrap()];
+    let failed: Vec<&Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(failed.len(), 1, "{results:?}");
+    assert_eq!(failed[0].sqlstate(), Some("40P01"), "{}", failed[0]);
+    assert!(failed[0].is_retryable(), "{}", failed[0]);
+    let total: i64 = db
+        .superuser_client()
+        .await
+        .query_one("SELECT sum(n)::bigint FROM aura.d", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(total, 2, "the survivor's two updates, none of the victim's");
+}

@@ -88,7 +88,8 @@ pub enum StoreError {
 
 impl StoreError {
     /// True when the same call may succeed if made again: [`StoreError::Unavailable`], and
-    /// database errors the server calls transient (serialization failure, SQLSTATE 40001).
+    /// database errors the server calls transient (serialization failure 40001, deadlock
+    /// 40P01).
     pub fn is_retryable(&self) -> bool {
         match self {
             StoreError::Unavailable(_) => true,
