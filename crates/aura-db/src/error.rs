@@ -387,7 +387,6 @@ fn session_sqlstate(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "57P05")
 }
 
-/// The SQLSTATE behind the kinds diesel-async maps; `None` for `Unknown` and the rest.
 /// The SQLSTATE of a transient error that diesel-async reports as
 /// `DatabaseErrorKind::Unknown` without its code: a deadlock (40P01), recognised by its
 /// message (lc_messages `C`/English), so callers can retry it like a serialization failure.
@@ -395,6 +394,7 @@ fn sqlstate_of_message(message: &str) -> Option<&'static str> {
     message.starts_with("deadlock detected").then_some("40P01")
 }
 
+/// The SQLSTATE behind the kinds diesel-async maps; `None` for `Unknown` and the rest.
 fn sqlstate_of_kind(kind: &DatabaseErrorKind) -> Option<&'static str> {
     Some(match kind {
         DatabaseErrorKind::UniqueViolation => "23505",
