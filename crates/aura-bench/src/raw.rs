@@ -127,7 +127,7 @@ pub struct RawPool {
     conns: Mutex<VecDeque<RawConn>>,
     fifo: bool,
     /// Server process ids of the connections.
-    pub backends: Vec<u32>,
+    pub backends: Arc<Vec<u32>>,
 }
 
 /// A checked-out raw connection; goes back on drop.
@@ -171,7 +171,7 @@ impl RawPool {
             gate: Arc::new(Semaphore::new(size)),
             conns: Mutex::new(conns),
             fifo,
-            backends,
+            backends: Arc::new(backends),
         }))
     }
 

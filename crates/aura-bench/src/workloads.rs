@@ -61,10 +61,8 @@ pub struct Sides {
     pub store: PgStore,
     /// Raw tokio-postgres.
     pub raw: Arc<RawPool>,
-    /// Server process ids of aura's connections.
+    /// Server process ids of aura's connections (the raw pools know their own).
     pub aura_backends: Arc<Vec<u32>>,
-    /// Server process ids of the raw connections.
-    pub raw_backends: Arc<Vec<u32>>,
     /// A second raw pool that rotates through its idle connections (bb8's default queue
     /// order), for the `raw-fifo` sides.
     pub raw_fifo: Option<Arc<RawPool>>,
@@ -105,12 +103,10 @@ impl Sides {
             "aura pool has {} connections, expected {POOL}",
             aura_backends.len()
         );
-        let raw_backends = Arc::new(raw.backends.clone());
         Ok(Sides {
             store,
             raw,
             aura_backends: Arc::new(aura_backends),
-            raw_backends,
             raw_fifo,
         })
     }
@@ -269,11 +265,10 @@ fn get_sides(s: &Sides, ids: &Arc<Vec<ConversationId>>) -> Vec<Side> {
         }
     });
     let raw = |name: &'static str, pool: &Arc<RawPool>| {
-        let backends = Arc::new(pool.backends.clone());
-        let pool = pool.clone();
+        let shared = pool.clone();
         let ids = ids.clone();
         side(name, move |task, i| {
-            let pool = pool.clone();
+            let pool = shared.clone();
             let id = pick(&ids, task, i);
             async move {
                 pool.get()
@@ -284,7 +279,7 @@ fn get_sides(s: &Sides, ids: &Arc<Vec<ConversationId>>) -> Vec<Side> {
                 Ok(())
             }
         })
-        .on(&backends)
+        .on(&pool.backends)
     };
     let mut sides = vec![a.on(&s.aura_backends), raw("raw", &s.raw)];
     if let Some(fifo) = &s.raw_fifo {
@@ -366,11 +361,10 @@ pub async fn w2(b: &Bench, s: &Sides, d: &MainData) -> anyhow::Result<Vec<Row>> 
             }
         });
         let one = |name: &'static str, pool: &Arc<RawPool>| {
-            let backends = Arc::new(pool.backends.clone());
-            let pool = pool.clone();
+            let shared = pool.clone();
             let ids = ids.clone();
             side(name, move |task, i| {
-                let pool = pool.clone();
+                let pool = shared.clone();
                 let id = pick(&ids, task, i);
                 async move {
                     let t = new_turn();
@@ -381,7 +375,7 @@ pub async fn w2(b: &Bench, s: &Sides, d: &MainData) -> anyhow::Result<Vec<Row>> 
                     Ok(())
                 }
             })
-            .on(&backends)
+            .on(&pool.backends)
         };
         let mut sides = vec![a.on(&s.aura_backends), one("raw", &s.raw)];
         if let Some(fifo) = &s.raw_fifo {
@@ -401,7 +395,7 @@ pub async fn w2(b: &Bench, s: &Sides, d: &MainData) -> anyhow::Result<Vec<Row>> 
                 Ok(())
             }
         });
-        sides.push(n.on(&s.raw_backends));
+        sides.push(n.on(&s.raw.backends));
         sides
     };
     let spread = make(d.append.clone());
@@ -542,7 +536,7 @@ impl ListDb {
         });
         [
             a.on(&self.sides.aura_backends),
-            r.on(&self.sides.raw_backends),
+            r.on(&self.sides.raw.backends),
         ]
     }
 }
@@ -647,7 +641,7 @@ pub async fn w5(b: &Bench, s: &Sides) -> anyhow::Result<Row> {
         "pool checkout + return (per checkout)",
         1,
         b.plan,
-        &[a.on(&s.aura_backends), r.on(&s.raw_backends)],
+        &[a.on(&s.aura_backends), r.on(&s.raw.backends)],
         None,
     )
     .await?;
