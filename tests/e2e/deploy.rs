@@ -69,7 +69,7 @@ async fn the_cli_migrates_and_the_store_works_as_the_app_role() {
     assert_eq!(out.status.code(), Some(0), "status: {}", text(&out.stderr));
 
     // The migrations' tables are the app role's to use, not to change.
-    let err = app_role_ddl(&config).await;
+    let err = app_role_ddl(&db).await;
     assert_eq!(err.as_deref(), Some("42501"), "the app role ran DDL");
 
     // A dev reset (both guards) reverts and reapplies everything: the data is gone.
@@ -95,15 +95,9 @@ async fn the_cli_migrates_and_the_store_works_as_the_app_role() {
 }
 
 /// `ALTER TABLE` as the app role, on a plain connection; the SQLSTATE it fails with.
-async fn app_role_ddl(config: &aura_db::Config) -> Option<String> {
-    let (client, connection) = config
-        .app_url()
-        .pg_config()
-        .connect(tokio_postgres::NoTls)
+async fn app_role_ddl(db: &TestDb) -> Option<String> {
+    db.app_client()
         .await
-        .expect("connect as the app role");
-    tokio::spawn(connection);
-    client
         .batch_execute("ALTER TABLE aura.turns ADD COLUMN sneaky int")
         .await
         .err()

@@ -741,19 +741,6 @@ async fn diesel_agrees_with_what_we_applied_and_we_adopt_what_diesel_applied() {
     );
 }
 
-/// A raw client as the app role of `db`.
-async fn app_client(db: &TestDb) -> tokio_postgres::Client {
-    let (client, conn) = db
-        .config()
-        .app_url()
-        .pg_config()
-        .connect(tokio_postgres::NoTls)
-        .await
-        .expect("connect as the app role");
-    tokio::spawn(conn);
-    client
-}
-
 #[tokio::test]
 async fn as_the_migrate_role_everything_lands_in_aura_and_the_app_role_cannot_write_tracking() {
     let db = TestDb::empty().await;
@@ -796,7 +783,7 @@ async fn as_the_migrate_role_everything_lands_in_aura_and_the_app_role_cannot_wr
         "unqualified DDL lands in aura, owned by the migrate role"
     );
 
-    let app = app_client(&db).await;
+    let app = db.app_client().await;
     for sql in [
         "INSERT INTO aura.__diesel_schema_migrations (version) VALUES ('99990101000000')",
         "DELETE FROM aura.__diesel_schema_migrations",

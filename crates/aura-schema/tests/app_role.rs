@@ -59,7 +59,7 @@ async fn the_app_role_has_dml_on_every_table() {
     }
 
     // And for real: every statement kind on every table, as the app role.
-    let app = common::app_client(&db).await;
+    let app = db.app_client().await;
     let c = "0190a000-0000-7000-8000-000000000001";
     let r = "0190a000-0000-7000-8000-0000000000a1";
     let t = "0190a000-0000-7000-8000-0000000000b1";
@@ -99,7 +99,7 @@ async fn the_app_role_has_dml_on_every_table() {
 #[tokio::test]
 async fn the_app_role_cannot_change_the_schema() {
     let db = TestDb::new().await;
-    let app = common::app_client(&db).await;
+    let app = db.app_client().await;
     for ddl in [
         "CREATE TABLE aura.scratch (id uuid)",
         "CREATE TABLE public.scratch (id uuid)",

@@ -14,7 +14,7 @@ const R2: &str = "0190a000-0000-7000-8000-0000000000a2";
 
 async fn setup() -> (TestDb, Client) {
     let db = TestDb::new().await;
-    let app = common::app_client(&db).await;
+    let app = db.app_client().await;
     app.batch_execute(&format!(
         "INSERT INTO conversations (id) VALUES ('{C1}'), ('{C2}');
          INSERT INTO runs (conversation_id, id, status) VALUES ('{C1}', '{R1}', 'running');"

@@ -99,6 +99,14 @@ impl TestDb {
             .await
             .unwrap_or_else(|e| panic!("aura-testkit: {e}"))
     }
+
+    /// A plain tokio-postgres client as the app role (`config().app_url()`), connected to
+    /// this database; on [`TestDb::empty`], once the roles exist.
+    pub async fn app_client(&self) -> tokio_postgres::Client {
+        connect(self.config.app_url())
+            .await
+            .unwrap_or_else(|e| panic!("aura-testkit: {e}"))
+    }
 }
 
 impl Drop for TestDb {

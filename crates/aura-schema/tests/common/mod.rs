@@ -39,11 +39,6 @@ pub async fn migrate_client(db: &TestDb) -> tokio_postgres::Client {
     .await
 }
 
-/// A client as the app role of `db`.
-pub async fn app_client(db: &TestDb) -> tokio_postgres::Client {
-    connect(db.config().app_url()).await
-}
-
 /// One migration folder of the repository.
 #[derive(Debug, Clone)]
 pub struct MigrationFiles {
