@@ -93,6 +93,8 @@ impl ConversationStore for PgStore {
         // One row more than the page: its presence says there is a next page.
         let fetch = i64::from(limit) + 1;
         let mut conn = self.conn().await?;
+        // Two queries of fixed types rather than one boxed query: diesel caches a prepared
+        // statement only for a query whose type fixes its SQL.
         let items = match after {
             None => {
                 conversations::table

@@ -14,7 +14,7 @@ use diesel_async::RunQueryDsl;
 
 use super::{PgStore, settle};
 use crate::error::{Entity, StoreError, Subject};
-use crate::keys::RequestKey;
+use crate::keys::{RequestKey, RunKey};
 use crate::limits;
 use crate::sql::{AnswerRequest, CreateRequest, MarkResumed};
 use crate::traits::RequestStore;
@@ -187,6 +187,7 @@ async fn why_no_request(
     conversation_id: ConversationId,
     run_id: RunId,
 ) -> StoreError {
+    let key = RunKey::new(conversation_id, run_id);
     let run = runs::table
         .find((conversation_id, run_id))
         .select(runs::status)
@@ -194,9 +195,9 @@ async fn why_no_request(
         .await
         .optional();
     match run {
-        Ok(Some(status)) => StoreError::conflict(format!(
-            "run {conversation_id}/{run_id} is {status}, not running: it cannot ask"
-        )),
+        Ok(Some(status)) => {
+            StoreError::conflict(format!("run {key} is {status}, not running: it cannot ask"))
+        }
         Ok(None) => {
             let conversation = conversations::table
                 .find(conversation_id)
@@ -205,9 +206,7 @@ async fn why_no_request(
                 .await
                 .optional();
             match conversation {
-                Ok(Some(_)) => {
-                    StoreError::not_found(Entity::Run, format!("{conversation_id}/{run_id}"))
-                }
+                Ok(Some(_)) => StoreError::not_found(Entity::Run, key),
                 Ok(None) => StoreError::not_found(Entity::Conversation, conversation_id),
                 Err(err) => err.into(),
             }
