@@ -33,7 +33,7 @@ const SUMMARY_COLUMNS: &str = "id, title, model, started_at, turn_count, input_t
 /// aura-store's one-statement append (`sql/turns.rs`), verbatim in meaning.
 pub const APPEND_SQL: &str = "WITH c AS (UPDATE aura.conversations SET turn_count = turn_count + 1, \
      input_tokens = input_tokens + $1, output_tokens = output_tokens + $2, \
-     last_turn_at = now(), updated_at = now() WHERE id = $3 \
+     last_turn_at = GREATEST(last_turn_at, now()), updated_at = now() WHERE id = $3 \
      RETURNING id, turn_count, last_turn_at) \
      INSERT INTO aura.turns (conversation_id, id, seq, role, content, input_tokens, \
      output_tokens, created_at) SELECT c.id, $4, c.turn_count, $5, $6, $7, $8, c.last_turn_at \

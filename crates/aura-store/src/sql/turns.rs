@@ -14,7 +14,7 @@ use super::cached_statement;
 /// WITH c AS (UPDATE aura.conversations
 ///               SET turn_count = turn_count + 1,
 ///                   input_tokens = input_tokens + $1, output_tokens = output_tokens + $2,
-///                   last_turn_at = now(), updated_at = now()
+///                   last_turn_at = GREATEST(last_turn_at, now()), updated_at = now()
 ///             WHERE id = $3
 ///         RETURNING id, turn_count, last_turn_at)
 /// INSERT INTO aura.turns (conversation_id, id, seq, role, content, input_tokens,
@@ -28,8 +28,11 @@ use super::cached_statement;
 ///   1, 2, … without gap or duplicate, and the aggregates always equal the turns' sums.
 /// - No row (a missing conversation updates nothing, so nothing is inserted): the caller
 ///   reports NotFound.
-/// - `created_at` is the `last_turn_at` just written (`now()`, the statement's transaction
-///   start), so the two always agree.
+/// - `created_at` is the `last_turn_at` just written, so the two always agree. It is `now()`
+///   (the statement's start), or the previous turn's time when that is later: a statement
+///   that started first can get the row lock second, and a plain `now()` would then give
+///   the higher seq the earlier time and move `last_turn_at` backwards. Under the row lock
+///   `last_turn_at` is the latest committed value, so turn times never decrease with seq.
 ///
 /// Returns `(seq, created_at)`: the rest of the turn is what the caller sent, and echoing
 /// up to 1 MiB of content back over the wire would be waste.
@@ -53,7 +56,9 @@ impl QueryFragment<Pg> for AppendTurn<'_> {
         out.push_bind_param::<Int4, _>(&self.input_tokens)?;
         out.push_sql(", output_tokens = output_tokens + ");
         out.push_bind_param::<Int4, _>(&self.output_tokens)?;
-        out.push_sql(", last_turn_at = now(), updated_at = now() WHERE id = ");
+        out.push_sql(
+            ", last_turn_at = GREATEST(last_turn_at, now()), updated_at = now() WHERE id = ",
+        );
         out.push_bind_param::<Uuid, _>(&self.conversation_id)?;
         out.push_sql(
             " RETURNING id, turn_count, last_turn_at) \
