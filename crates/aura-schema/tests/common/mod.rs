@@ -52,35 +52,24 @@ pub struct MigrationFiles {
     pub in_transaction: bool,
 }
 
-/// The repository's migrations, oldest first; every one must have a down.sql.
+/// The repository's migrations, oldest first (as aura-db reads and checks them, metadata.toml
+/// included); every one must have a down.sql.
 pub fn repo_migrations() -> Vec<MigrationFiles> {
     let dir = repo_root().join("migrations");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .expect("list migrations/")
-        .filter_map(Result::ok)
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    names.sort();
-    assert!(!names.is_empty(), "no migrations in {}", dir.display());
-    names
-        .into_iter()
-        .map(|dir_name| {
+    let set =
+        aura_db::Migrations::from_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    assert!(!set.is_empty(), "no migrations in {}", dir.display());
+    set.iter()
+        .map(|m| {
             let read = |file: &str| {
-                std::fs::read_to_string(dir.join(&dir_name).join(file))
-                    .unwrap_or_else(|e| panic!("{dir_name}/{file}: {e}"))
+                std::fs::read_to_string(dir.join(m.dir_name()).join(file))
+                    .unwrap_or_else(|e| panic!("{}/{file}: {e}", m.dir_name()))
             };
-            let metadata = std::fs::read_to_string(dir.join(&dir_name).join("metadata.toml"))
-                .unwrap_or_default();
-            let in_transaction = !metadata.lines().any(|l| {
-                l.split('#').next().unwrap_or("").replace(' ', "") == "run_in_transaction=false"
-            });
             MigrationFiles {
                 up: read("up.sql"),
                 down: read("down.sql"),
-                dir_name,
-                in_transaction,
+                dir_name: m.dir_name().to_owned(),
+                in_transaction: m.run_in_transaction(),
             }
         })
         .collect()
