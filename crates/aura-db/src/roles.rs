@@ -1,8 +1,12 @@
 //! Role bootstrap: the app role (DML only) and the migrate role (owns the schema).
 //!
-//! Runs as the superuser of `AURA_DB_BOOTSTRAP_URL`, in one transaction serialized by an
-//! advisory transaction lock, and is idempotent: an existing role is altered back to the
-//! expected attributes and its password rotated. Passwords never reach the server in
+//! Runs as the superuser of `AURA_DB_BOOTSTRAP_URL`, in one transaction, and is idempotent:
+//! an existing role is altered back to the expected attributes and its password rotated.
+//! Roles belong to the cluster, so bootstraps are serialized cluster-wide: by a
+//! `SHARE ROW EXCLUSIVE` lock on `pg_authid` (a shared catalog: the lock spans databases;
+//! it conflicts with role DDL, not with logins or reads), or, for a bootstrap role that may
+//! not take it (a managed service's pseudo-superuser), by a per-database advisory lock plus
+//! retries of the whole transaction when Postgres reports a concurrent role update. Passwords never reach the server in
 //! plaintext: the client computes a SCRAM-SHA-256 verifier (postgres-protocol) and sends
 //! that, after checking its shape (Postgres silently takes a malformed verifier as a
 //! plaintext password).
@@ -118,20 +122,42 @@ pub async fn ensure_roles_with(
         .await?;
     quiet_session(&client).await;
 
-    // Two bootstraps of different databases on one cluster may race on the cluster-wide
-    // roles despite the (per-database) advisory lock: retry once on such a collision.
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
+    // Without the cluster-wide lock, bootstraps of different databases may still collide
+    // on the roles: the loser's whole transaction is rolled back and run again.
+    let mut backoff = RETRY_BACKOFF;
+    for attempt in 1.. {
         match bootstrap_tx(&client, spec, &verifier).await {
-            Err(Error::Bootstrap {
-                sqlstate: Some(code),
-                ..
-            }) if attempt < 3 && (code == "42710" || code == "23505" || code == "XX000") => {
-                continue;
+            Err(err) if attempt < MAX_ATTEMPTS && is_role_collision(&err) => {
+                tracing::debug!(attempt, error = %err, "role bootstrap collided; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
             }
             other => return other,
         }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// Attempts at the bootstrap transaction when it collides with a concurrent one.
+const MAX_ATTEMPTS: u32 = 6;
+/// Pause before the first retry; doubled before each next one.
+const RETRY_BACKOFF: Duration = Duration::from_millis(20);
+
+/// A concurrent bootstrap (or other role DDL) won the race: the role was created meanwhile
+/// (42710, or 23505 from the catalog's unique index), or its catalog row was updated
+/// meanwhile (XX000 "tuple concurrently updated").
+fn is_role_collision(err: &Error) -> bool {
+    match err {
+        Error::Bootstrap {
+            sqlstate: Some(code),
+            message,
+            ..
+        } => {
+            code == "42710"
+                || code == "23505"
+                || (code == "XX000" && message.contains("concurrently updated"))
+        }
+        _ => false,
     }
 }
 
@@ -174,6 +200,25 @@ async fn bootstrap_steps(
     verifier: &str,
 ) -> Result<RolesReport, Error> {
     let mut report = RolesReport::default();
+    tx.run("savepoint", "SAVEPOINT cluster_lock").await?;
+    match tx
+        .run(
+            "lock pg_authid",
+            "LOCK TABLE pg_catalog.pg_authid IN SHARE ROW EXCLUSIVE MODE",
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(err) if err.sqlstate() == Some("42501") => {
+            // Not a real superuser: the per-database lock below and the retries it is.
+            tx.run(
+                "rollback to savepoint",
+                "ROLLBACK TO SAVEPOINT cluster_lock",
+            )
+            .await?;
+        }
+        Err(err) => return Err(err),
+    }
     tx.client
         .execute("SELECT pg_advisory_xact_lock($1)", &[&BOOTSTRAP_LOCK])
         .await
@@ -457,6 +502,26 @@ mod tests {
             }
         }
         assert!(validate_password("P", &SecretString::from("a".repeat(1024))).is_ok());
+    }
+
+    #[test]
+    fn only_concurrent_role_changes_count_as_collisions() {
+        let bootstrap = |code: &str, message: &str| Error::Bootstrap {
+            step: "alter role".to_owned(),
+            message: message.to_owned(),
+            sqlstate: Some(code.to_owned()),
+        };
+        assert!(is_role_collision(&bootstrap(
+            "XX000",
+            "tuple concurrently updated"
+        )));
+        assert!(is_role_collision(&bootstrap("42710", "role exists")));
+        assert!(is_role_collision(&bootstrap("23505", "duplicate key")));
+        assert!(!is_role_collision(&bootstrap(
+            "XX000",
+            "cache lookup failed"
+        )));
+        assert!(!is_role_collision(&bootstrap("42501", "permission denied")));
     }
 
     #[test]

@@ -404,3 +404,42 @@ async fn no_plaintext_password_in_the_server_log() {
         .unwrap();
     names.drop_after(db).await;
 }
+
+/// Roles belong to the cluster, not to a database: bootstraps of several databases at once
+/// (replicas of different deployments, parallel test databases) must not collide on them.
+/// Postgres fails the loser of two concurrent updates of one role's catalog row with
+/// "tuple concurrently updated" (XX000) unless the bootstraps are serialized cluster-wide.
+#[tokio::test]
+async fn bootstraps_of_different_databases_at_once_all_succeed() {
+    const DATABASES: usize = 6;
+    const ROUNDS: usize = 3;
+    let names = Names::new();
+    let spec = names.spec("shared-password");
+    let mut dbs = Vec::new();
+    for _ in 0..DATABASES {
+        dbs.push(TestDb::empty().await);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for db in &dbs {
+        let url = db.superuser_url().clone();
+        let spec = spec.clone();
+        tasks.spawn(async move {
+            for _ in 0..ROUNDS {
+                ensure_roles_with(&url, &spec, TIMEOUT).await?;
+            }
+            Ok::<_, Error>(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("bootstrap task")
+            .expect("a concurrent bootstrap failed");
+    }
+    for db in &dbs {
+        login(db, &names.migrate, "shared-password")
+            .await
+            .expect("the migrate role logs in to every database");
+    }
+    let last = dbs.pop().unwrap();
+    drop(dbs);
+    names.drop_after(last).await;
+}
