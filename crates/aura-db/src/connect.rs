@@ -22,15 +22,17 @@ pub(crate) struct ConnectSpec {
 
 impl ConnectSpec {
     /// A spec for `dsn` with the per-connection settings of `settings`: application_name,
-    /// connect timeout and statement_timeout (sent in the startup packet: no extra round
-    /// trip).
+    /// connect timeout, statement_timeout and a 1 s client_connection_check_interval (sent
+    /// in the startup packet: no extra round trip). The check interval lets the server end
+    /// the statement and transaction of a connection dropped mid-statement (a cancelled
+    /// `with_tx`) within a second, instead of holding its locks until the statement ends.
     pub(crate) fn pooled(dsn: &Dsn, settings: &PoolSettings) -> Self {
         let mut pg = dsn.pg_config();
         if pg.get_application_name().is_none() {
             pg.application_name(&settings.application_name);
         }
         let statement = format!(
-            "-c statement_timeout={}",
+            "-c statement_timeout={} -c client_connection_check_interval=1000",
             settings.statement_timeout.as_millis()
         );
         let options = match pg.get_options() {

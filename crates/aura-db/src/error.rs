@@ -40,7 +40,7 @@ pub enum Error {
 
     /// The server rejected the credentials or the role (SQLSTATE class 28, or 3D000 for an
     /// unknown database).
-    #[error("aura-db: authentication rejected by {target}: {message} (SQLSTATE {sqlstate})")]
+    #[error("aura-db: {target} refused the login: {message} (SQLSTATE {sqlstate})")]
     Auth {
         /// The redacted DSN that was tried.
         target: String,

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use aura_db::{Error, Isolation, Pool, TxOptions, with_tx, with_tx_opts};
 use aura_testkit::TestDb;
@@ -179,7 +180,7 @@ async fn options_set_isolation_and_read_only() {
 /// each statement of the body, COMMIT): the drop is aimed at a step, not at a time, because
 /// a timer (1 ms resolution) is coarser than a warm round trip and the number of pending
 /// polls per step varies from run to run. Whatever the step: the table holds all the rows
-/// or none, and no session is left inside a transaction.
+/// or none (none when dropped before COMMIT), and no session is left inside a transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_future_leaves_no_open_transaction_and_no_partial_commit() {
     let db = TestDb::new().await;
@@ -213,6 +214,12 @@ async fn a_dropped_future_leaves_no_open_transaction_and_no_partial_commit() {
                 rows == 0 || rows == 2,
                 "partial commit: {rows} rows after a drop aimed at step {target}"
             );
+            if hit && target < 4 {
+                assert_eq!(
+                    rows, 0,
+                    "dropped before COMMIT at step {target}, yet committed"
+                );
+            }
             assert_eq!(
                 idle_in_transaction(&db).await,
                 0,
@@ -246,6 +253,47 @@ async fn a_dropped_future_leaves_no_open_transaction_and_no_partial_commit() {
         let mut conn = pool.get().await.unwrap();
         assert!(!conn.is_broken());
     }
+}
+
+/// A future dropped while a long statement runs: the server notices the closed connection
+/// (`client_connection_check_interval`) and ends that transaction, releasing its row lock
+/// within a second or two instead of when the statement would have finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_future_dropped_during_a_long_statement_releases_its_locks_soon() {
+    let db = TestDb::new().await;
+    app_table(&db, "l", "id int primary key").await;
+    let admin = db.superuser_client().await;
+    admin
+        .batch_execute("INSERT INTO aura.l VALUES (1)")
+        .await
+        .unwrap();
+    let pool = db.pool().await;
+    let locked = Arc::new(tokio::sync::Notify::new());
+    let run = with_tx(&pool, {
+        let locked = locked.clone();
+        async move |conn| {
+            sql_query("UPDATE l SET id = id WHERE id = 1")
+                .execute(&mut *conn)
+                .await?;
+            locked.notify_one();
+            sql_query("SELECT pg_sleep(25)").execute(&mut *conn).await?;
+            Ok::<_, Error>(())
+        }
+    });
+    tokio::select! {
+        result = run => panic!("the sleep ended early: {result:?}"),
+        () = async {
+            locked.notified().await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        } => {}
+    }
+    let waited = Instant::now();
+    admin
+        .batch_execute("SET lock_timeout = '6s'; UPDATE aura.l SET id = id WHERE id = 1")
+        .await
+        .expect("the dropped transaction still holds its row lock");
+    assert!(waited.elapsed() < Duration::from_secs(6));
+    assert_eq!(idle_in_transaction(&db).await, 0);
 }
 
 /// Two inserts around a short sleep in one transaction; `step` says how far the body got:

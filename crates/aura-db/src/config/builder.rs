@@ -134,6 +134,7 @@ impl ConfigBuilder {
             ));
         }
         for (name, d) in [
+            (names.max_conn_idle, pool.max_conn_idle),
             (names.connect_timeout, pool.connect_timeout),
             (names.checkout_timeout, pool.checkout_timeout),
         ] {
@@ -183,25 +184,24 @@ impl ConfigBuilder {
             .role_password
             .unwrap_or_else(|| superuser_password.clone());
 
+        // The host is checked only where it is used: verbatim URLs do not need it.
+        let compose = |user: &str, password: &SecretString| {
+            validate_host(names.host, &host)?;
+            Ok::<_, Error>(Dsn::compose(user, password, &host, port, &dbname))
+        };
         let bootstrap_skipped = self.app_url.is_some() && self.migrate_url.is_some();
         let app_url = match self.app_url {
             Some(url) => Dsn::parse(names.app_url, url)?,
-            None => Dsn::compose(&app_role, &role_password, &host, port, &dbname),
+            None => compose(&app_role, &role_password)?,
         };
         let migrate_url = match self.migrate_url {
             Some(url) if url.expose_secret().trim().is_empty() => None,
             Some(url) => Some(Dsn::parse(names.migrate_url, url)?),
-            None => Some(Dsn::compose(
-                &migrate_role,
-                &role_password,
-                &host,
-                port,
-                &dbname,
-            )),
+            None => Some(compose(&migrate_role, &role_password)?),
         };
         let bootstrap_url = match self.bootstrap_url {
             Some(url) => Dsn::parse(names.bootstrap_url, url)?,
-            None => Dsn::compose(&superuser, &superuser_password, &host, port, &dbname),
+            None => compose(&superuser, &superuser_password)?,
         };
 
         Ok(Config {
@@ -215,5 +215,33 @@ impl ConfigBuilder {
             schema,
             pool,
         })
+    }
+}
+
+/// A host name, an IPv4 address or an IPv6 address (bracketed or not): what a composed URL
+/// can carry unencoded. Anything else (a `/`, `@`, `?` or space) would silently point the
+/// URL elsewhere; a Unix socket directory goes in a verbatim URL instead.
+fn validate_host(name: &str, host: &str) -> Result<(), Error> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let ok = !bare.is_empty()
+        && bare
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::config(
+            name,
+            format!(
+                "({host:?}) must be a host name or an IP address (for a Unix socket, give \
+                 {}, {} and {} as URLs)",
+                super::vars::AURA_DB_URL,
+                super::vars::AURA_DB_MIGRATE_URL,
+                super::vars::AURA_DB_BOOTSTRAP_URL
+            ),
+        ))
     }
 }

@@ -66,6 +66,7 @@ pub const ALL: &[&str] = &[
 
 /// How errors name each field: environment variables, or builder methods.
 pub(crate) struct Names {
+    pub host: &'static str,
     pub port: &'static str,
     pub app_url: &'static str,
     pub migrate_url: &'static str,
@@ -75,6 +76,7 @@ pub(crate) struct Names {
     pub schema: &'static str,
     pub max_conns: &'static str,
     pub min_conns: &'static str,
+    pub max_conn_idle: &'static str,
     pub connect_timeout: &'static str,
     pub checkout_timeout: &'static str,
     pub application_name: &'static str,
@@ -82,6 +84,7 @@ pub(crate) struct Names {
 
 impl Names {
     pub const ENV: Names = Names {
+        host: POSTGRES_HOST,
         port: POSTGRES_PORT,
         app_url: AURA_DB_URL,
         migrate_url: AURA_DB_MIGRATE_URL,
@@ -91,12 +94,14 @@ impl Names {
         schema: AURA_DB_SCHEMA,
         max_conns: AURA_DB_MAX_CONNS,
         min_conns: AURA_DB_MIN_CONNS,
+        max_conn_idle: AURA_DB_MAX_CONN_IDLE,
         connect_timeout: AURA_DB_CONNECT_TIMEOUT,
         checkout_timeout: AURA_DB_CHECKOUT_TIMEOUT,
         application_name: AURA_DB_APPLICATION_NAME,
     };
 
     pub const BUILDER: Names = Names {
+        host: "host",
         port: "port",
         app_url: "app_url",
         migrate_url: "migrate_url",
@@ -106,6 +111,7 @@ impl Names {
         schema: "schema",
         max_conns: "max_conns",
         min_conns: "min_conns",
+        max_conn_idle: "max_conn_idle",
         connect_timeout: "connect_timeout",
         checkout_timeout: "checkout_timeout",
         application_name: "application_name",

@@ -67,6 +67,23 @@ async fn stop_cancels_exactly_the_runs_pending_requests() {
     let still = store.list_pending(c).await.expect("pending");
     assert_eq!(still.iter().map(|r| r.id).collect::<Vec<_>>(), [other.id]);
 
+    // Stopping the completed run that still has a pending request: Conflict, and the
+    // cancel that went out with it is rolled back: the request stays pending.
+    match store.stop_run(earlier_key, Some("too late")).await {
+        Err(StoreError::Conflict { what }) => assert!(what.contains("completed"), "{what}"),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(store.get_run(earlier_key).await.expect("get"), finished);
+    let still = store.list_pending(c).await.expect("pending");
+    assert_eq!(still.iter().map(|r| r.id).collect::<Vec<_>>(), [other.id]);
+    assert_eq!(
+        store
+            .get_request(aura_store::RequestKey::from(&other))
+            .await
+            .expect("get"),
+        other
+    );
+
     // Stopping again: Conflict, and nothing changes.
     match store.stop_run(key, None).await {
         Err(StoreError::Conflict { what }) => assert!(what.contains("stopped"), "{what}"),
