@@ -89,6 +89,39 @@ async fn migrate_then_migrate_again_then_status() {
     assert_eq!(doc["pending"], 0);
     assert_eq!(doc["inconsistent"], 0);
     assert_eq!(doc["applied"].as_u64().unwrap() as usize, set.len());
+
+    // A migration applied by a newer build, unknown to this one: inconsistent, exit 3, and
+    // `migrate` refuses to go on.
+    db.superuser_client()
+        .await
+        .batch_execute(
+            "INSERT INTO aura.__diesel_schema_migrations (version) VALUES ('99990101000000')",
+        )
+        .await
+        .unwrap();
+    let out = aura(&db, &["db", "status", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["inconsistent"], 1);
+    assert_eq!(doc["pending"], 0);
+    let out = aura(&db, &["db", "migrate"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("99990101000000"), "{stderr}");
+}
+
+#[tokio::test]
+async fn status_of_an_unreachable_database_is_exit_1_with_the_cause() {
+    let db = TestDb::new().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port().to_string();
+    drop(closed);
+    let out = aura(&db, &["db", "status"], &[(vars::POSTGRES_PORT, &port)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&format!(":{port}/")), "{stderr}");
+    assert!(stderr.to_lowercase().contains("refused"), "{stderr}");
 }
 
 #[tokio::test]
