@@ -264,7 +264,9 @@ impl Error {
     /// The SQLSTATE the database gave, where one is known.
     ///
     /// diesel-async maps only some SQLSTATEs to a [`DatabaseErrorKind`] and drops the code of
-    /// the others; for those this is `None` and the message is all we have.
+    /// the others; of those, the ones callers branch on (deadlock, statement and lock
+    /// timeouts, missing privilege, aborted transaction, bad input) are recognised by their
+    /// English message; for the rest this is `None` and the message is all we have.
     pub fn sqlstate(&self) -> Option<&str> {
         match self {
             Error::Auth { sqlstate, .. } => Some(sqlstate),
@@ -387,11 +389,28 @@ fn session_sqlstate(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "57P05")
 }
 
-/// The SQLSTATE of a transient error that diesel-async reports as
-/// `DatabaseErrorKind::Unknown` without its code: a deadlock (40P01), recognised by its
-/// message (lc_messages `C`/English), so callers can retry it like a serialization failure.
+/// Server messages (lc_messages `C`/English) of errors diesel-async reports as
+/// `DatabaseErrorKind::Unknown` without their code, and the SQLSTATE each stands for: the
+/// ones a caller branches on (retry a deadlock, report a timeout or a missing privilege).
+const MESSAGE_SQLSTATES: [(&str, &str); 9] = [
+    ("deadlock detected", "40P01"),
+    ("canceling statement due to statement timeout", "57014"),
+    ("canceling statement due to user request", "57014"),
+    ("canceling statement due to lock timeout", "55P03"),
+    ("could not obtain lock on row", "55P03"),
+    ("permission denied for ", "42501"),
+    ("current transaction is aborted", "25P02"),
+    ("value too long for type", "22001"),
+    ("invalid input syntax for type", "22P02"),
+];
+
+/// The SQLSTATE behind a message diesel-async kept without its code, where
+/// [`MESSAGE_SQLSTATES`] knows it.
 fn sqlstate_of_message(message: &str) -> Option<&'static str> {
-    message.starts_with("deadlock detected").then_some("40P01")
+    MESSAGE_SQLSTATES
+        .iter()
+        .find(|(prefix, _)| message.starts_with(prefix))
+        .map(|(_, code)| *code)
 }
 
 /// The SQLSTATE behind the kinds diesel-async maps; `None` for `Unknown` and the rest.
@@ -513,6 +532,25 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn codes_dropped_by_diesel_async_come_back_from_the_message() {
+        for (message, code) in [
+            ("canceling statement due to statement timeout", "57014"),
+            ("canceling statement due to lock timeout", "55P03"),
+            ("permission denied for table turns", "42501"),
+            (
+                "current transaction is aborted, commands ignored until end of transaction block",
+                "25P02",
+            ),
+            ("value too long for type character varying(5)", "22001"),
+        ] {
+            let err = unknown(message);
+            assert_eq!(err.sqlstate(), Some(code), "{message}");
+            assert!(!err.is_retryable(), "{message}");
+        }
+        assert_eq!(unknown("something else entirely").sqlstate(), None);
     }
 
     #[test]

@@ -78,6 +78,18 @@ async fn login(
     Ok(client)
 }
 
+/// A duration setting of `client`'s session, in milliseconds.
+async fn setting_ms(client: &tokio_postgres::Client, setting: &str) -> i64 {
+    client
+        .query_one(
+            "SELECT (extract(epoch FROM current_setting($1)::interval) * 1000)::bigint",
+            &[&setting],
+        )
+        .await
+        .expect("read a duration setting")
+        .get(0)
+}
+
 fn sqlstate(err: &tokio_postgres::Error) -> String {
     err.code().map(|c| c.code().to_owned()).unwrap_or_default()
 }
@@ -100,6 +112,24 @@ async fn the_app_role_has_dml_only() {
         .unwrap();
 
     let app = login(&db, "aura_app", &password).await.unwrap();
+
+    // The per-role settings every session of the role starts with.
+    let statement_ms = i64::try_from(config.pool().statement_timeout.as_millis()).unwrap();
+    assert_eq!(setting_ms(&app, "statement_timeout").await, statement_ms);
+    assert_eq!(
+        setting_ms(&app, "idle_in_transaction_session_timeout").await,
+        60_000
+    );
+    assert_eq!(setting_ms(&migrate, "lock_timeout").await, 5_000);
+    for client in [&app, &migrate] {
+        let path: String = client
+            .query_one("SELECT current_setting('search_path')", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(path, "aura");
+    }
+
     app.batch_execute("INSERT INTO later (v) VALUES ('a'), ('b')")
         .await
         .unwrap();
@@ -186,6 +216,16 @@ async fn bad_passwords_are_rejected_before_anything_is_sent() {
             .unwrap_err();
         assert!(matches!(err, Error::InvalidPassword { .. }), "{err:?}");
         assert!(err.to_string().contains(rule), "{err}");
+        // Checked before connecting: the same verdict where no server listens.
+        let nowhere = Dsn::parse(
+            "test",
+            SecretString::from("postgres://postgres:pw@127.0.0.1:1/none".to_owned()),
+        )
+        .unwrap();
+        let err = ensure_roles_with(&nowhere, &names.spec(&password), TIMEOUT)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidPassword { .. }), "{err:?}");
     }
     let admin = db.superuser_client().await;
     let n: i64 = admin
