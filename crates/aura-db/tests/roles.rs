@@ -428,8 +428,7 @@ async fn no_plaintext_password_in_the_server_log() {
     );
     assert!(!format!("{err} {err:?}").contains(&planted));
 
-    let log = aura_localpg::LocalCluster::from_env().unwrap().log_path();
-    let text = std::fs::read_to_string(log).unwrap();
+    let text = db.server_log().await;
     assert!(
         text.contains(&weak),
         "the failing statement was not logged at all"

@@ -153,19 +153,7 @@ async fn the_server_log_never_sees_the_password() {
         aura_db::open(&config).await.is_err(),
         "a wrong password must fail"
     );
-    let Some(log) = local_server_log() else {
-        panic!(
-            "this test reads the local cluster's log; it cannot run with AURA_TEST_DATABASE_URL"
-        );
-    };
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = db.server_log().await;
     assert!(text.contains("password authentication failed for user \"aura_app\""));
     assert_clean("server log", &text);
-}
-
-fn local_server_log() -> Option<std::path::PathBuf> {
-    if std::env::var(aura_testkit::TEST_DATABASE_URL).is_ok_and(|v| !v.is_empty()) {
-        return None;
-    }
-    Some(aura_localpg::LocalCluster::from_env().ok()?.log_path())
 }

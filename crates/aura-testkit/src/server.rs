@@ -20,6 +20,8 @@ pub(crate) struct Server {
     pub role_password: SecretString,
     /// Name of the migrated template database.
     pub template: String,
+    /// The local cluster's log file; `None` on AURA_TEST_DATABASE_URL.
+    pub log: Option<std::path::PathBuf>,
 }
 
 /// The server of this process, set up on first use; a failure is remembered and repeated
@@ -40,7 +42,7 @@ pub(crate) fn server() -> Result<&'static Server, String> {
 }
 
 fn setup() -> Result<Server, String> {
-    let (admin, role_password) = match std::env::var(TEST_DATABASE_URL) {
+    let (admin, role_password, log) = match std::env::var(TEST_DATABASE_URL) {
         Ok(url) if !url.is_empty() => {
             let admin = Dsn::parse(TEST_DATABASE_URL, SecretString::from(url))
                 .map_err(|e| e.to_string())?;
@@ -50,7 +52,7 @@ fn setup() -> Result<Server, String> {
                 .map(|p| String::from_utf8_lossy(p).into_owned())
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| "aura-test-role-password".to_owned());
-            (admin, SecretString::from(password))
+            (admin, SecretString::from(password), None)
         }
         _ => local_cluster()?,
     };
@@ -65,10 +67,11 @@ fn setup() -> Result<Server, String> {
         admin,
         role_password,
         template,
+        log,
     })
 }
 
-fn local_cluster() -> Result<(Dsn, SecretString), String> {
+fn local_cluster() -> Result<(Dsn, SecretString, Option<std::path::PathBuf>), String> {
     let cluster = aura_localpg::LocalCluster::from_env().map_err(|e| local_failure(&e))?;
     cluster.ensure_running().map_err(|e| local_failure(&e))?;
     let password = cluster
@@ -84,7 +87,7 @@ fn local_cluster() -> Result<(Dsn, SecretString), String> {
     // The local cluster is ours alone: the roles share the superuser's generated password,
     // as AURA_DB_PASSWORD defaults to POSTGRES_PASSWORD.
     let role_password = SecretString::from(password.expose_secret().to_owned());
-    Ok((admin, role_password))
+    Ok((admin, role_password, Some(cluster.log_path())))
 }
 
 fn local_failure(err: &dyn std::fmt::Display) -> String {

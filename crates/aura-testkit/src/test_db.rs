@@ -100,6 +100,34 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("aura-testkit: {e}"))
     }
 
+    /// The server's log so far, for tests asserting what never reaches it: the local
+    /// cluster's log file, or on AURA_TEST_DATABASE_URL the file `pg_current_logfile()`
+    /// names, read with `pg_read_file` (that server needs `logging_collector = on`).
+    ///
+    /// Panics (failing the test) when the log cannot be read, saying why.
+    pub async fn server_log(&self) -> String {
+        if let Some(path) = &self.server.log {
+            return std::fs::read_to_string(path).unwrap_or_else(|e| {
+                panic!(
+                    "aura-testkit: cannot read the server log {}: {e}",
+                    path.display()
+                )
+            });
+        }
+        let row = self
+            .superuser_client()
+            .await
+            .query_one("SELECT pg_read_file(pg_current_logfile())", &[])
+            .await
+            .unwrap_or_else(|e| panic!("aura-testkit: cannot read the server log: {e}"));
+        row.get::<_, Option<String>>(0).unwrap_or_else(|| {
+            panic!(
+                "aura-testkit: the server of AURA_TEST_DATABASE_URL keeps no log file SQL can \
+                 read; set logging_collector = on there"
+            )
+        })
+    }
+
     /// A plain tokio-postgres client as the app role (`config().app_url()`), connected to
     /// this database; on [`TestDb::empty`], once the roles exist.
     pub async fn app_client(&self) -> tokio_postgres::Client {
