@@ -98,6 +98,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         raw_fifo: !args.no_raw_fifo,
     };
     let mode = if quick { "quick" } else { "full" };
+    let started = std::time::Instant::now();
     let mut report = Report::new(mode, plan, Machine::probe());
     eprintln!("aura-bench ({mode}): preparing the main database");
 
@@ -148,6 +149,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     report.machine.load_after = report::loadavg();
+    report.elapsed_s = started.elapsed().as_secs_f64();
     println!("{}", report.render());
     let dir = args.json_dir.clone().unwrap_or_else(default_json_dir);
     let path = report.write_json(&dir)?;

@@ -192,6 +192,8 @@ pub struct Report {
     pub machine: Machine,
     /// The rows, in the order they ran.
     pub rows: Vec<Row>,
+    /// Wall time of the whole run (seeding included), in seconds.
+    pub elapsed_s: f64,
 }
 
 impl Report {
@@ -204,6 +206,7 @@ impl Report {
             rounds: plan.rounds,
             machine,
             rows: Vec::new(),
+            elapsed_s: 0.0,
         }
     }
 
@@ -263,6 +266,7 @@ impl Report {
             .iter()
             .flat_map(|r| r.checks().iter().map(move |c| (r.label(), c)))
             .collect();
+        let _ = writeln!(out, "run time: {:.0} s, seeding included", self.elapsed_s);
         let met = checks.iter().filter(|(_, c)| c.ok).count();
         let _ = writeln!(out, "targets: {met} met, {} missed", checks.len() - met);
         for (label, c) in &checks {

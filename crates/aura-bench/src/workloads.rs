@@ -75,6 +75,9 @@ impl Sides {
             .config_builder()
             .max_conns(POOL as u32)
             .min_conns(POOL as u32)
+            // The raw pools never close a connection: neither may aura's while it is timed
+            // (reconnects would cost it time and lose its backends' CPU accounting).
+            .max_conn_idle(Duration::from_secs(24 * 3600))
             .application_name("aura-bench")
             .build()?;
         let store = PgStore::open(&config).await?;
@@ -210,16 +213,29 @@ fn row_of(
     }
     let mut checks = Vec::new();
     if let Some(limit) = min_ratio {
-        // Against the best raw version: of `raw` and `raw-fifo`, the one that gives aura
-        // the lowest paired ratio (the strictest comparison).
+        // Against the best raw version (of `raw` and `raw-fifo`) and by the lower of the
+        // two estimates (median of per-round ratios, ratio of the median rates): a row is
+        // met only when the paired and the unpaired view both say so.
+        let aura = &summaries[0];
         let strictest = summaries
             .iter()
             .skip(1)
             .filter(|s| s.side == "raw" || s.side == "raw-fifo")
-            .map(|raw| (raw, paired_ratio(&summaries[0], raw)))
-            .min_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((raw, value)) = strictest {
-            checks.push(Check::at_least(&format!("aura/{}", raw.side), value, limit));
+            .map(|raw| {
+                let paired = paired_ratio(aura, raw);
+                let of_medians = aura.ops_per_sec / raw.ops_per_sec;
+                (raw, paired, of_medians)
+            })
+            .min_by(|a, b| a.1.min(a.2).total_cmp(&b.1.min(b.2)));
+        if let Some((raw, paired, of_medians)) = strictest {
+            checks.push(Check::at_least(
+                &format!(
+                    "aura/{} (paired {paired:.2}x, of medians {of_medians:.2}x)",
+                    raw.side
+                ),
+                paired.min(of_medians),
+                limit,
+            ));
         }
     }
     if POOL < tasks {
@@ -612,8 +628,9 @@ fn median_ratio(a: &SideSummary, b: &SideSummary) -> f64 {
     )
 }
 
-/// W5: checkout and return with no query, 1 task, in batches of 100 (the numbers are per
-/// checkout); aura-db's pool against the raw pool's semaphore + stack.
+/// W5: checkout and return with no query, 1 task, timed in batches of 100: every number is
+/// per checkout, and p50/p99/max are those of the batch means (not of single checkouts);
+/// aura-db's pool against the raw pool's semaphore + stack.
 pub async fn w5(b: &Bench, s: &Sides) -> anyhow::Result<Row> {
     const BATCH: u64 = 100;
     let pool = s.store.pool().clone();
@@ -638,7 +655,7 @@ pub async fn w5(b: &Bench, s: &Sides) -> anyhow::Result<Row> {
     });
     let mut row = compared(
         "W5",
-        "pool checkout + return (per checkout)",
+        "checkout + return, mean of 100",
         1,
         b.plan,
         &[a.on(&s.aura_backends), r.on(&s.raw.backends)],
