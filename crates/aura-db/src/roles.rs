@@ -2,14 +2,15 @@
 //!
 //! Runs as the superuser of `AURA_DB_BOOTSTRAP_URL`, in one transaction, and is idempotent:
 //! an existing role is altered back to the expected attributes and its password rotated.
-//! Roles belong to the cluster, so bootstraps are serialized cluster-wide: by a
+//! Roles belong to the cluster, so bootstraps are serialized cluster-wide by a
 //! `SHARE ROW EXCLUSIVE` lock on `pg_authid` (a shared catalog: the lock spans databases;
-//! it conflicts with role DDL, not with logins or reads), or, for a bootstrap role that may
-//! not take it (a managed service's pseudo-superuser), by a per-database advisory lock plus
-//! retries of the whole transaction when Postgres reports a concurrent role update. Passwords never reach the server in
-//! plaintext: the client computes a SCRAM-SHA-256 verifier (postgres-protocol) and sends
-//! that, after checking its shape (Postgres silently takes a malformed verifier as a
-//! plaintext password).
+//! it conflicts with role DDL, not with logins or reads). A per-database advisory lock and
+//! retries of the whole transaction on a concurrent role update are all a bootstrap role
+//! gets that may not take that lock (a managed service's pseudo-superuser).
+//!
+//! Passwords never reach the server in plaintext: the client computes a SCRAM-SHA-256
+//! verifier (postgres-protocol) and sends that, after checking its shape (Postgres silently
+//! takes a malformed verifier as a plaintext password).
 
 use std::time::Duration;
 
@@ -124,18 +125,18 @@ pub async fn ensure_roles_with(
 
     // Without the cluster-wide lock, bootstraps of different databases may still collide
     // on the roles: the loser's whole transaction is rolled back and run again.
-    let mut backoff = RETRY_BACKOFF;
-    for attempt in 1.. {
+    let (mut attempt, mut backoff) = (1, RETRY_BACKOFF);
+    loop {
         match bootstrap_tx(&client, spec, &verifier).await {
             Err(err) if attempt < MAX_ATTEMPTS && is_role_collision(&err) => {
                 tracing::debug!(attempt, error = %err, "role bootstrap collided; retrying");
                 tokio::time::sleep(backoff).await;
+                attempt += 1;
                 backoff *= 2;
             }
             other => return other,
         }
     }
-    unreachable!("the last attempt returns")
 }
 
 /// Attempts at the bootstrap transaction when it collides with a concurrent one.
