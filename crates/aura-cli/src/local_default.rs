@@ -23,21 +23,22 @@ pub fn is_configured() -> bool {
         .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()))
 }
 
-/// The configuration `aura db …` uses, and whether it is the local cluster's.
-pub async fn config() -> Result<(Config, bool), String> {
+/// The configuration `aura db …` uses and, when it is the local cluster's, a note saying so
+/// (the caller prints it once the command succeeded, so that an error stays one line).
+pub async fn config() -> Result<(Config, Option<String>), String> {
     if is_configured() {
-        return Ok((Config::from_env().map_err(|e| e.to_string())?, false));
+        return Ok((Config::from_env().map_err(|e| e.to_string())?, None));
     }
     let cluster = start_cluster().await?;
     let config = local_config(&cluster)?;
     prepare_database(&config).await?;
-    eprintln!(
-        "aura: no database configured: using the local cluster at {}:{} (data in {})",
+    let note = format!(
+        "aura: no database configured: used the local cluster at {}:{} (data in {})",
         cluster.host(),
         cluster.port(),
         cluster.root().display()
     );
-    Ok((config, true))
+    Ok((config, Some(note)))
 }
 
 /// The local cluster, started (and initialised on first use) if it is not running.

@@ -102,7 +102,7 @@ fn with_nothing_configured_dev_up_then_db_commands_run_on_the_local_cluster() {
     assert!(ping.starts_with("ok: postgres://aura_app:***@"), "{ping}");
     assert!(ping.trim_end().ends_with(" ms"), "{ping}");
     assert!(
-        text(&out.stderr).contains("using the local cluster"),
+        text(&out.stderr).contains("used the local cluster"),
         "{}",
         text(&out.stderr)
     );
@@ -123,6 +123,14 @@ fn with_nothing_configured_dev_up_then_db_commands_run_on_the_local_cluster() {
     assert!(again.contains("up to date"), "{again}");
     assert_eq!(applied(&again), 0, "{again}");
     ok(&scratch.aura(&["db", "status"]), "status");
+
+    // An error on the local cluster is still one line on stderr, saying where it happened.
+    let out = scratch.aura(&["db", "reset", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("AURA_RESET_YES"), "{stderr}");
+    assert!(stderr.contains("local cluster"), "{stderr}");
 
     let status = ok(&scratch.aura(&["dev", "status"]), "dev status");
     assert!(status.starts_with("running: pid "), "{status}");

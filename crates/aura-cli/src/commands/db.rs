@@ -17,13 +17,23 @@ const EXIT_INCONSISTENT: u8 = 3;
 
 pub async fn run(cmd: DbCommand) -> Result<ExitCode, String> {
     let (config, local) = local_default::config().await?;
-    match cmd {
+    let result = match cmd {
         DbCommand::Ping => ping(&config).await,
-        DbCommand::Migrate => migrate(&config, local).await,
+        DbCommand::Migrate => migrate(&config, local.is_some()).await,
         DbCommand::Status { json } => status(&config, json).await,
         DbCommand::Reset { yes } => reset(&config, yes).await,
+    };
+    match (result, local) {
+        (Ok(code), Some(note)) => {
+            eprintln!("{note}");
+            Ok(code)
+        }
+        (Ok(code), None) => Ok(code),
+        (Err(err), Some(_)) => Err(format!(
+            "{err} (no database configured: on the local cluster)"
+        )),
+        (Err(err), None) => Err(err.to_string()),
     }
-    .map_err(|e| e.to_string())
 }
 
 async fn ping(config: &Config) -> Result<ExitCode, Error> {
