@@ -315,6 +315,14 @@ async fn bootstrap_steps(
             format!("GRANT CONNECT ON DATABASE {database} TO {app}, {migrate}"),
         ),
         (
+            "revoke public temporary",
+            format!("REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC"),
+        ),
+        (
+            "grant migrate temporary",
+            format!("GRANT TEMPORARY ON DATABASE {database} TO {migrate}"),
+        ),
+        (
             "grant schema usage",
             format!("GRANT USAGE ON SCHEMA {schema} TO {app}"),
         ),

@@ -98,6 +98,8 @@ fn sqlstate(err: &tokio_postgres::Error) -> String {
 async fn the_app_role_has_dml_only() {
     let db = TestDb::new().await;
     let config = db.config();
+    // A clone does not inherit its template's database-level grants: bootstrap this one.
+    aura_db::ensure_roles(config).await.unwrap();
     let password = {
         use secrecy::ExposeSecret;
         config.role_password().expose_secret().to_owned()
@@ -155,6 +157,7 @@ async fn the_app_role_has_dml_only() {
         "CREATE INDEX later_v ON later (v)",
         "SET ROLE aura_migrate",
         "CREATE SCHEMA other",
+        "CREATE TEMP TABLE scratch (id int)",
         "INSERT INTO __diesel_schema_migrations (version) VALUES ('99999999999999')",
         "DELETE FROM __diesel_schema_migrations",
         "INSERT INTO aura_migration_checksums (version, name, checksum) VALUES ('1', 'x', 'y')",

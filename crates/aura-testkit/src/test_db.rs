@@ -22,7 +22,9 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    /// Clones the template into a new database (`CREATE DATABASE … TEMPLATE`).
+    /// Clones the template into a new database (`CREATE DATABASE … TEMPLATE`): schema,
+    /// tables and their privileges, but not the template's database-level grants (Postgres
+    /// does not copy them); a test about those runs `aura_db::ensure_roles` on its clone.
     pub async fn new() -> TestDb {
         let server = server().unwrap_or_else(|e| panic!("{e}"));
         let template = server.template.clone();
