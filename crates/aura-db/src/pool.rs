@@ -14,8 +14,10 @@
 //! Idle connections are reused last-in first-out (bb8's `QueueStrategy::Lifo`).
 
 use std::fmt;
+use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bb8::{ErrorSink, ManageConnection};
@@ -23,7 +25,7 @@ use diesel_async::pooled_connection::PoolableConnection;
 use diesel_async::{
     AnsiTransactionManager, AsyncPgConnection, SimpleAsyncConnection, TransactionManager,
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 use tokio::time::Instant;
 
 use crate::config::{Config, PoolSettings};
@@ -107,38 +109,50 @@ impl Pool {
         let inner = &self.inner;
         let start = Instant::now();
         let deadline = start + inner.settings.checkout_timeout;
-        let permit =
-            match tokio::time::timeout_at(deadline, inner.gate.clone().acquire_owned()).await {
-                Ok(Ok(permit)) => permit,
-                Ok(Err(_closed)) => unreachable!("the pool's semaphore is never closed"),
-                // Timed out at the deadline: the wait was the whole checkout timeout (timer
-                // slack is not worth a "5.001s" in the message).
-                Err(_) => {
-                    return Err(Error::PoolExhausted {
-                        max: inner.settings.max_conns,
-                        waited: inner.settings.checkout_timeout,
-                    });
+        // A free permit is taken at once (tokio hands released permits to queued waiters
+        // first, so this never jumps the queue); only a wait sets up a timer.
+        let permit = match inner.gate.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(TryAcquireError::Closed) => unreachable!("the pool's semaphore is never closed"),
+            Err(TryAcquireError::NoPermits) => {
+                match tokio::time::timeout_at(deadline, inner.gate.clone().acquire_owned()).await {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_closed)) => unreachable!("the pool's semaphore is never closed"),
+                    // Timed out at the deadline: the wait was the whole checkout timeout
+                    // (timer slack is not worth a "5.001s" in the message).
+                    Err(_) => {
+                        return Err(Error::PoolExhausted {
+                            max: inner.settings.max_conns,
+                            waited: inner.settings.checkout_timeout,
+                        });
+                    }
                 }
-            };
+            }
+        };
         // Holding a permit guarantees an idle connection or room for a new one.
         let mut errors = inner.connect_errors.subscribe();
         errors.mark_unchanged();
         loop {
-            let got = tokio::select! {
-                // Checkout first: when a connection is idle it is ready on the first poll,
-                // and neither the error watch nor the timer is touched.
-                biased;
-                got = inner.bb8.get_owned() => got,
-                _ = errors.changed() => {
-                    let err = errors.borrow_and_update().clone();
-                    if let Some(err) = err {
-                        return Err(err);
+            let mut checkout = std::pin::pin!(inner.bb8.get_owned());
+            // An idle connection is ready on the first poll: then neither the error watch
+            // nor a timer is set up. Otherwise wait for whichever comes first.
+            let first = std::future::poll_fn(|cx| Poll::Ready(checkout.as_mut().poll(cx))).await;
+            let got = match first {
+                Poll::Ready(got) => got,
+                Poll::Pending => tokio::select! {
+                    biased;
+                    got = &mut checkout => got,
+                    _ = errors.changed() => {
+                        let err = errors.borrow_and_update().clone();
+                        if let Some(err) = err {
+                            return Err(err);
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                () = tokio::time::sleep_until(deadline) => {
-                    return Err(self.new_connection_timeout(start.elapsed()));
-                }
+                    () = tokio::time::sleep_until(deadline) => {
+                        return Err(self.new_connection_timeout(start.elapsed()));
+                    }
+                },
             };
             match got {
                 Ok(mut conn) => {
