@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aura_store::{ConversationStore, StoreError, TurnStore};
+use aura_store::{
+    ConversationStore, RequestStore, RunKey, RunStatus, RunStore, StoreError, TurnStore,
+};
 use aura_testkit::TestDb;
 
 use crate::common::{conversation, store_with_pool, turn};
@@ -43,20 +45,7 @@ async fn a_connection_killed_mid_statement_is_unavailable_then_the_next_call_wor
         let store = Arc::clone(&store);
         async move { store.append_turn(c, turn("blocked", 1, 1)).await }
     });
-    let waiting = format!("{APP_BACKENDS} AND wait_event_type = 'Lock'");
-    let mut pid = None;
-    for _ in 0..500 {
-        if let Some(row) = admin.query(&waiting, &[]).await.expect("activity").first() {
-            pid = Some(row.get::<_, i32>(0));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let pid = pid.expect("the append waits on the row lock");
-    admin
-        .execute("SELECT pg_terminate_backend($1)", &[&pid])
-        .await
-        .expect("terminate");
+    terminate_the_lock_waiter(&admin).await;
     assert_unavailable(blocked.await.expect("task"));
     lock.rollback().await.expect("rollback");
 
@@ -67,6 +56,73 @@ async fn a_connection_killed_mid_statement_is_unavailable_then_the_next_call_wor
     assert_eq!(next.seq, 1, "the killed append wrote nothing");
     let got = store.get_conversation(c).await.expect("get");
     assert_eq!(got.conversation.turn_count, 1);
+}
+
+/// Killed inside a transaction (`stop_run`: its UPDATE of the run waits on the run's row
+/// lock, the cancel of its requests is queued behind it): Unavailable, the transaction is
+/// gone with the session, the run is still running with its request pending, and the next
+/// stop works and cancels that request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_killed_inside_a_transaction_is_unavailable_and_changes_nothing() {
+    let db = TestDb::new().await;
+    let store = Arc::new(store_with_pool(&db, 1).await);
+    let c = conversation(&store).await.id;
+    let run = store.start_run(c).await.expect("start");
+    let key = RunKey::from(&run);
+    let request = store
+        .create_request(c, Some(run.id), "still there?")
+        .await
+        .expect("ask");
+    let admin = db.superuser_client().await;
+
+    let mut locker = db.superuser_client().await;
+    let lock = locker.transaction().await.expect("begin");
+    lock.execute(
+        "SELECT 1 FROM aura.runs WHERE conversation_id = $1::text::uuid \
+         AND id = $2::text::uuid FOR UPDATE",
+        &[&c.to_string(), &run.id.to_string()],
+    )
+    .await
+    .expect("lock the run");
+    let blocked = tokio::spawn({
+        let store = Arc::clone(&store);
+        async move { store.stop_run(key, Some("stop")).await }
+    });
+    terminate_the_lock_waiter(&admin).await;
+    assert_unavailable(blocked.await.expect("task"));
+    lock.rollback().await.expect("rollback");
+
+    let now = store.get_run(key).await.expect("get the run");
+    assert_eq!(now.status, RunStatus::Running);
+    assert_eq!(now.stop_reason, None);
+    let pending = store.list_pending(c).await.expect("pending");
+    assert_eq!(
+        pending.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [request.id]
+    );
+    let stopped = store
+        .stop_run(key, None)
+        .await
+        .expect("the next stop works");
+    assert_eq!(stopped.cancelled_requests, 1);
+}
+
+/// Waits until an app-role session waits on a lock, then terminates it.
+async fn terminate_the_lock_waiter(admin: &tokio_postgres::Client) {
+    let waiting = format!("{APP_BACKENDS} AND wait_event_type = 'Lock'");
+    let mut pid = None;
+    for _ in 0..500 {
+        if let Some(row) = admin.query(&waiting, &[]).await.expect("activity").first() {
+            pid = Some(row.get::<_, i32>(0));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = pid.expect("an app session waits on the row lock");
+    admin
+        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .expect("terminate");
 }
 
 /// Killed while idle in the pool: the next call either notices at checkout and works on a
