@@ -110,6 +110,39 @@ async fn migrate_then_migrate_again_then_status() {
     assert!(stderr.contains("99990101000000"), "{stderr}");
 }
 
+/// Managed Postgres: both role URLs given verbatim, so no bootstrap is attempted (the
+/// roles exist already; the superuser variables are not needed).
+#[tokio::test]
+async fn with_both_role_urls_given_migrate_skips_the_bootstrap() {
+    let db = TestDb::empty().await;
+    aura_db::ensure_roles(db.config()).await.unwrap();
+    let app = db.config().app_url().expose().to_owned();
+    let migrate = db.config().migrate_url().unwrap().expose().to_owned();
+    let out = aura(
+        &db,
+        &["db", "migrate"],
+        &[
+            (vars::AURA_DB_URL, &app),
+            (vars::AURA_DB_MIGRATE_URL, &migrate),
+            (vars::POSTGRES_PASSWORD, "not-the-superuser-password"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("roles: bootstrap skipped (AURA_DB_URL and AURA_DB_MIGRATE_URL"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("applied ") && l.ends_with(" ms)"))
+            .count(),
+        aura_db::Migrations::embedded().len(),
+        "{stdout}"
+    );
+}
+
 #[tokio::test]
 async fn status_of_an_unreachable_database_is_exit_1_with_the_cause() {
     let db = TestDb::new().await;
