@@ -8,6 +8,7 @@
 //! Before measuring, each compared row runs both sides once and checks they return the same
 //! thing, so the raw side is an equivalent and not a shortcut.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -268,24 +269,47 @@ pub async fn w1(b: &Bench, s: &Sides, d: &MainData) -> anyhow::Result<Vec<Row>> 
     get_rows(b, s, "W1", "get_conversation, no turns", &d.empty, 0).await
 }
 
+/// A side whose every call works on one conversation of `ids`, picked by task and call.
+fn side_over<F, Fut>(name: &'static str, ids: &Arc<Vec<ConversationId>>, op: F) -> Side
+where
+    F: Fn(ConversationId) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let ids = ids.clone();
+    side(name, move |task, i| op(pick(&ids, task, i)))
+}
+
+/// `aura` (on aura's backends), then `raw` and, when opened, `raw-fifo`: each made by
+/// `raw_side` over its pool and measured on that pool's backends.
+fn raw_sides(
+    s: &Sides,
+    aura: Side,
+    raw_side: impl Fn(&'static str, &Arc<RawPool>) -> Side,
+) -> Vec<Side> {
+    let mut sides = vec![
+        aura.on(&s.aura_backends),
+        raw_side("raw", &s.raw).on(&s.raw.backends),
+    ];
+    if let Some(fifo) = &s.raw_fifo {
+        sides.push(raw_side("raw-fifo", fifo).on(&fifo.backends));
+    }
+    sides
+}
+
 /// The sides of get_conversation over `ids`: aura, raw (and raw-fifo).
 fn get_sides(s: &Sides, ids: &Arc<Vec<ConversationId>>) -> Vec<Side> {
     let store = s.store.clone();
-    let ids_a = ids.clone();
-    let a = side("aura", move |task, i| {
+    let aura = side_over("aura", ids, move |id| {
         let store = store.clone();
-        let id = pick(&ids_a, task, i);
         async move {
             store.get_conversation(id).await?;
             Ok(())
         }
     });
-    let raw = |name: &'static str, pool: &Arc<RawPool>| {
-        let shared = pool.clone();
-        let ids = ids.clone();
-        side(name, move |task, i| {
-            let pool = shared.clone();
-            let id = pick(&ids, task, i);
+    raw_sides(s, aura, |name, pool| {
+        let pool = pool.clone();
+        side_over(name, ids, move |id| {
+            let pool = pool.clone();
             async move {
                 pool.get()
                     .await?
@@ -295,13 +319,7 @@ fn get_sides(s: &Sides, ids: &Arc<Vec<ConversationId>>) -> Vec<Side> {
                 Ok(())
             }
         })
-        .on(&pool.backends)
-    };
-    let mut sides = vec![a.on(&s.aura_backends), raw("raw", &s.raw)];
-    if let Some(fifo) = &s.raw_fifo {
-        sides.push(raw("raw-fifo", fifo));
-    }
-    sides
+    })
 }
 
 /// W1 and W3: get_conversation over `ids` (each with `turns` turns), 1 and 16 tasks, after
@@ -367,21 +385,17 @@ pub async fn w2(b: &Bench, s: &Sides, d: &MainData) -> anyhow::Result<Vec<Row>> 
 
     let make = |ids: Arc<Vec<ConversationId>>| {
         let store = s.store.clone();
-        let ids_a = ids.clone();
-        let a = side("aura", move |task, i| {
+        let aura = side_over("aura", &ids, move |id| {
             let store = store.clone();
-            let id = pick(&ids_a, task, i);
             async move {
                 store.append_turn(id, new_turn()).await?;
                 Ok(())
             }
         });
-        let one = |name: &'static str, pool: &Arc<RawPool>| {
-            let shared = pool.clone();
-            let ids = ids.clone();
-            side(name, move |task, i| {
-                let pool = shared.clone();
-                let id = pick(&ids, task, i);
+        let mut sides = raw_sides(s, aura, |name, pool| {
+            let pool = pool.clone();
+            side_over(name, &ids, move |id| {
+                let pool = pool.clone();
                 async move {
                     let t = new_turn();
                     pool.get()
@@ -391,17 +405,10 @@ pub async fn w2(b: &Bench, s: &Sides, d: &MainData) -> anyhow::Result<Vec<Row>> 
                     Ok(())
                 }
             })
-            .on(&pool.backends)
-        };
-        let mut sides = vec![a.on(&s.aura_backends), one("raw", &s.raw)];
-        if let Some(fifo) = &s.raw_fifo {
-            sides.push(one("raw-fifo", fifo));
-        }
+        });
         let pool = s.raw.clone();
-        let ids = ids.clone();
-        let n = side("raw-3stmt", move |task, i| {
+        let naive = side_over("raw-3stmt", &ids, move |id| {
             let pool = pool.clone();
-            let id = pick(&ids, task, i);
             async move {
                 let t = new_turn();
                 pool.get()
@@ -411,7 +418,7 @@ pub async fn w2(b: &Bench, s: &Sides, d: &MainData) -> anyhow::Result<Vec<Row>> 
                 Ok(())
             }
         });
-        sides.push(n.on(&s.raw.backends));
+        sides.push(naive.on(&s.raw.backends));
         sides
     };
     let spread = make(d.append.clone());
