@@ -1,9 +1,12 @@
 //! The `aura` binary as a user runs it: output, exit codes, one-line errors, no secrets.
 
+mod common;
+
 use std::process::{Command, Output};
 
 use aura_db::vars;
 use aura_testkit::TestDb;
+use common::{applied_count, text};
 use secrecy::ExposeSecret;
 
 /// `aura` with the environment pointing at `db` (its superuser for bootstrap, the test
@@ -38,10 +41,6 @@ fn aura(db: &TestDb, args: &[&str], extra: &[(&str, &str)]) -> Output {
     cmd.args(args).output().expect("run aura")
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 #[tokio::test]
 async fn ping_prints_a_latency() {
     let db = TestDb::new().await;
@@ -66,14 +65,7 @@ async fn migrate_then_migrate_again_then_status() {
         "{first}"
     );
     let set = aura_db::Migrations::embedded();
-    assert_eq!(
-        first
-            .lines()
-            .filter(|l| l.starts_with("applied ") && l.ends_with(" ms)"))
-            .count(),
-        set.len(),
-        "{first}"
-    );
+    assert_eq!(applied_count(&first), set.len(), "{first}");
 
     let out = aura(&db, &["db", "migrate"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -134,10 +126,7 @@ async fn with_both_role_urls_given_migrate_skips_the_bootstrap() {
         "{stdout}"
     );
     assert_eq!(
-        stdout
-            .lines()
-            .filter(|l| l.starts_with("applied ") && l.ends_with(" ms)"))
-            .count(),
+        applied_count(&stdout),
         aura_db::Migrations::embedded().len(),
         "{stdout}"
     );

@@ -3,12 +3,15 @@
 //! `aura dev down`. It runs a throwaway cluster of its own (`AURA_LOCALPG_DIR`,
 //! `AURA_LOCALPG_PORT`), so the workspace cluster the other tests share is never stopped.
 
+mod common;
+
 use std::net::TcpStream;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use aura_db::vars;
+use common::{applied_count, text};
 
 /// A cluster root under the temp dir (traversable by the `postgres` user) and a free port;
 /// dropping it stops the cluster and removes the root, pass or fail.
@@ -65,10 +68,6 @@ impl Drop for Scratch {
     }
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn ok(out: &Output, what: &str) -> String {
     assert!(
         out.status.success(),
@@ -108,20 +107,14 @@ fn with_nothing_configured_dev_up_then_db_commands_run_on_the_local_cluster() {
     );
 
     let first = ok(&scratch.aura(&["db", "migrate"]), "first migrate");
-    let applied = |stdout: &str| {
-        stdout
-            .lines()
-            .filter(|l| l.starts_with("applied ") && l.ends_with(" ms)"))
-            .count()
-    };
     assert_eq!(
-        applied(&first),
+        applied_count(&first),
         aura_db::Migrations::embedded().len(),
         "{first}"
     );
     let again = ok(&scratch.aura(&["db", "migrate"]), "second migrate");
     assert!(again.contains("up to date"), "{again}");
-    assert_eq!(applied(&again), 0, "{again}");
+    assert_eq!(applied_count(&again), 0, "{again}");
     ok(&scratch.aura(&["db", "status"]), "status");
 
     // An error on the local cluster is still one line on stderr, saying where it happened.
