@@ -423,41 +423,17 @@ pub async fn w2(b: &Bench, s: &Sides, d: &MainData) -> anyhow::Result<Vec<Row>> 
     };
     let spread = make(d.append.clone());
     let hot = make(Arc::new(vec![d.hot]));
-    Ok(vec![
-        Row::Compare(
-            compared(
-                "W2",
-                "append_turn, 1,000 conversations",
-                1,
-                b.plan,
-                &spread,
-                Some(MIN_RATIO),
-            )
-            .await?,
-        ),
-        Row::Compare(
-            compared(
-                "W2",
-                "append_turn, 1,000 conversations",
-                TASKS,
-                b.plan,
-                &spread,
-                Some(MIN_RATIO),
-            )
-            .await?,
-        ),
-        Row::Compare(
-            compared(
-                "W2",
-                "append_turn, one conversation",
-                TASKS,
-                b.plan,
-                &hot,
-                Some(MIN_RATIO),
-            )
-            .await?,
-        ),
-    ])
+    let mut rows = Vec::new();
+    for (name, tasks, sides) in [
+        ("append_turn, 1,000 conversations", 1, &spread),
+        ("append_turn, 1,000 conversations", TASKS, &spread),
+        ("append_turn, one conversation", TASKS, &hot),
+    ] {
+        rows.push(Row::Compare(
+            compared("W2", name, tasks, b.plan, sides, Some(MIN_RATIO)).await?,
+        ));
+    }
+    Ok(rows)
 }
 
 /// W3: get_conversation with 50 turns, 1 and 16 tasks, against raw pipelined.
