@@ -15,6 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::binaries::{self, PgBinaries};
 use crate::fsutil::{self, RemoveOnDrop};
 use crate::layout::Layout;
+use crate::location::{self, RELOCATION_BASE};
 use crate::lock::ClusterLock;
 use crate::pidfile::{self, Liveness};
 use crate::port::{self, PORT_ENV};
@@ -92,6 +93,8 @@ impl fmt::Display for Status {
 #[derive(Debug)]
 pub struct LocalCluster {
     layout: Layout,
+    /// Where the cluster was asked to live; differs from the layout's root when relocated.
+    wanted_root: PathBuf,
     binaries: PgBinaries,
     server_user: ServerUser,
     /// The port forced by the caller (builder or `AURA_LOCALPG_PORT`), if any.
@@ -104,6 +107,7 @@ impl Clone for LocalCluster {
     fn clone(&self) -> Self {
         Self {
             layout: self.layout.clone(),
+            wanted_root: self.wanted_root.clone(),
             binaries: self.binaries.clone(),
             server_user: self.server_user,
             port_override: self.port_override,
@@ -119,6 +123,7 @@ pub struct LocalClusterBuilder {
     root: PathBuf,
     port: Option<u16>,
     bin_dir: Option<PathBuf>,
+    relocation_base: Option<PathBuf>,
 }
 
 impl LocalClusterBuilder {
@@ -136,27 +141,43 @@ impl LocalClusterBuilder {
         self
     }
 
-    /// Finds the server binaries and settles who runs them; touches no file.
+    /// When the server user (`postgres`, this process being root) cannot reach the root
+    /// (a parent it may not traverse, like `/root` or a `mktemp -d`), puts the cluster in
+    /// `<base>/<checkout name>-<hash of the root>/` instead, one per root; a cluster already
+    /// initialized at either place stays there. See [`LocalCluster::relocated_from`].
+    /// [`LocalCluster::from_env`] does this with [`RELOCATION_BASE`] for the default root.
+    pub fn relocate_when_unreachable(mut self, base: impl Into<PathBuf>) -> Self {
+        self.relocation_base = Some(base.into());
+        self
+    }
+
+    /// Finds the server binaries, settles who runs them and where the cluster lives;
+    /// touches no file.
     ///
     /// # Errors
     /// [`Error::BinariesNotFound`], [`Error::InvalidPort`], [`Error::NoServerUser`] (root
     /// without a `postgres` OS user), or an unreadable `<root>/port`.
     pub fn build(self) -> Result<LocalCluster, Error> {
-        let root = std::path::absolute(&self.root)
+        let wanted_root = std::path::absolute(&self.root)
             .map_err(|e| Error::io("resolve the path of", &self.root, e))?;
-        let layout = Layout::new(root);
         let port_override = self.port.map(port::validate).transpose()?;
         let binaries = binaries::find(self.bin_dir.as_deref())?;
         let server_user = ServerUser::detect()?;
+        let root = match &self.relocation_base {
+            Some(base) => location::place(&wanted_root, base, &server_user)?.0,
+            None => wanted_root.clone(),
+        };
+        let layout = Layout::new(root);
         let port = match port_override {
             Some(port) => port,
             None => match port::read_file(&layout.port_file())? {
                 Some(port) => port,
-                None => port::derived(&canonical(layout.root())),
+                None => port::derived(&location::canonical(&wanted_root)),
             },
         };
         Ok(LocalCluster {
             layout,
+            wanted_root,
             binaries,
             server_user,
             port_override,
@@ -166,17 +187,20 @@ impl LocalClusterBuilder {
 }
 
 impl LocalCluster {
-    /// The cluster of this checkout: root `$AURA_LOCALPG_DIR` if set, else
-    /// [`default_root`](Self::default_root); port `$AURA_LOCALPG_PORT` if set.
+    /// The cluster of this checkout: root `$AURA_LOCALPG_DIR` if set (as given), else
+    /// [`default_root`](Self::default_root), relocated under [`RELOCATION_BASE`] when the
+    /// `postgres` OS user cannot reach it
+    /// ([`relocate_when_unreachable`](LocalClusterBuilder::relocate_when_unreachable));
+    /// port `$AURA_LOCALPG_PORT` if set.
     ///
     /// # Errors
     /// As [`LocalClusterBuilder::build`], and [`Error::InvalidPort`] for a bad
     /// `AURA_LOCALPG_PORT`.
     pub fn from_env() -> Result<Self, Error> {
-        let root = std::env::var_os(DIR_ENV)
-            .filter(|v| !v.is_empty())
-            .map_or_else(Self::default_root, PathBuf::from);
-        let mut builder = Self::builder(root);
+        let mut builder = match std::env::var_os(DIR_ENV).filter(|v| !v.is_empty()) {
+            Some(root) => Self::builder(root),
+            None => Self::builder(Self::default_root()).relocate_when_unreachable(RELOCATION_BASE),
+        };
         if let Some(value) = std::env::var_os(PORT_ENV).filter(|v| !v.is_empty()) {
             let value = value.to_str().ok_or_else(|| Error::InvalidPort {
                 value: value.to_string_lossy().into_owned(),
@@ -203,19 +227,29 @@ impl LocalCluster {
             root: root.into(),
             port: None,
             bin_dir: None,
+            relocation_base: None,
         }
     }
 
-    /// `<workspace root>/.aura/pg`, the workspace root being two levels above this crate's
-    /// manifest directory (fixed at compile time). `.aura/` is git-ignored.
+    /// `<checkout>/.aura/pg` (`.aura/` is git-ignored), the checkout being found from the
+    /// current directory as git and cargo find theirs: the nearest ancestor with a
+    /// `Cargo.toml` declaring `[workspace]` or a `.git` ([`find_checkout`](crate::find_checkout)).
+    /// Outside any checkout: `$XDG_DATA_HOME/aura/pg`, else `$HOME/.local/share/aura/pg`,
+    /// else `./.aura/pg`.
     pub fn default_root() -> PathBuf {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        manifest
-            .parent()
-            .and_then(Path::parent)
-            .unwrap_or(manifest)
-            .join(".aura")
-            .join("pg")
+        let cwd = std::env::current_dir().ok();
+        let var = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        location::default_root(cwd.as_deref(), var("XDG_DATA_HOME"), var("HOME"))
+    }
+
+    /// The root this cluster was asked for, when it lives elsewhere because the `postgres`
+    /// OS user cannot reach that root ([`root`](Self::root) says where it lives).
+    pub fn relocated_from(&self) -> Option<&Path> {
+        (self.wanted_root != self.layout.root()).then_some(self.wanted_root.as_path())
     }
 
     /// Makes sure the cluster runs and accepts TCP connections: initializes it if needed
@@ -381,7 +415,7 @@ impl LocalCluster {
         let port = match self.port_override {
             Some(port) => port,
             None => port::first_free_from(
-                persisted.unwrap_or_else(|| port::derived(&canonical(self.root()))),
+                persisted.unwrap_or_else(|| port::derived(&location::canonical(&self.wanted_root))),
             )?,
         };
         // An override is persisted only when nothing was: it does not move a chosen port.
@@ -400,6 +434,10 @@ impl LocalCluster {
             return Err(Error::ForeignDataDir { path: data });
         }
         self.server_user.check_reachable(self.root())?;
+        if let Some(wanted) = self.relocated_from() {
+            let text = format!("{}\n", wanted.display());
+            fsutil::write_atomic(&self.layout.origin_file(), text.as_bytes(), 0o644)?;
+        }
         let port = self.choose_port()?;
         tracing::info!(root = %self.root().display(), port, "initializing local PostgreSQL cluster");
 
@@ -582,9 +620,4 @@ impl LocalCluster {
                 log_tail: fsutil::tail_lines(&self.log_path(), 0, LOG_TAIL_LINES),
             })
     }
-}
-
-/// The canonical form of `path` when it exists (symlinks resolved), else `path` itself.
-fn canonical(path: &Path) -> PathBuf {
-    fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }

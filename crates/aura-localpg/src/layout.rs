@@ -8,6 +8,7 @@
 //!   server.log           the server's log (pg_ctl -l)
 //!   data/                the data directory (owned by the `postgres` OS user when run as root)
 //!   data.init/           initdb's work directory, renamed to data/ once complete
+//!   relocated-from       for a relocated cluster, the root it was asked for (location.rs)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -53,6 +54,11 @@ impl Layout {
 
     pub(crate) fn port_file(&self) -> PathBuf {
         self.root.join("port")
+    }
+
+    /// Written at initialization of a relocated cluster: whose cluster this is.
+    pub(crate) fn origin_file(&self) -> PathBuf {
+        self.root.join("relocated-from")
     }
 
     pub(crate) fn lock_file(&self) -> PathBuf {

@@ -26,14 +26,19 @@ const SHARED_DEFAULT: u16 = 5432;
 /// The port derived from a (canonical) root path: a stable FNV-1a hash into [`DERIVED`],
 /// so every checkout gets its own port and keeps it.
 pub(crate) fn derived(root: &Path) -> u16 {
+    let span = u64::from(DERIVED.end() - DERIVED.start()) + 1;
+    // `hash % span` < 10_000, so the conversion cannot fail.
+    DERIVED.start() + u16::try_from(fnv1a(root) % span).unwrap_or(0)
+}
+
+/// The 64-bit FNV-1a hash of a path's bytes: stable across builds and machines.
+pub(crate) fn fnv1a(path: &Path) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in root.as_os_str().as_bytes() {
+    for byte in path.as_os_str().as_bytes() {
         hash ^= u64::from(*byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    let span = u64::from(DERIVED.end() - DERIVED.start()) + 1;
-    // `hash % span` < 10_000, so the conversion cannot fail.
-    DERIVED.start() + u16::try_from(hash % span).unwrap_or(0)
+    hash
 }
 
 /// Checks that a port chosen by a user may serve the local cluster.

@@ -63,16 +63,31 @@ impl ServerUser {
         Ok(())
     }
 
+    /// True when the server programs run as another user (this process is root).
+    pub(crate) fn switches_user(&self) -> bool {
+        self.switch_to.is_some()
+    }
+
+    /// Whether the server user can reach `dir`: traverse it and every parent, or, for a
+    /// directory still to be created, its deepest existing ancestor (what is created below
+    /// it is made traversable). Asks the system (`runuser … test -x`), so ACLs count.
+    pub(crate) fn can_reach(&self, dir: &Path) -> Result<bool, Error> {
+        if self.switch_to.is_none() {
+            return Ok(true);
+        }
+        let existing = dir
+            .ancestors()
+            .find(|d| d.symlink_metadata().is_ok())
+            .unwrap_or(Path::new("/"));
+        let mut cmd = self.command(Path::new("test"));
+        cmd.arg("-x").arg(existing);
+        Ok(run(cmd, "runuser")?.status.success())
+    }
+
     /// Checks that the server user can traverse `dir` (and so every parent): otherwise
     /// initdb would fail with a bare "permission denied".
     pub(crate) fn check_reachable(&self, dir: &Path) -> Result<(), Error> {
-        if self.switch_to.is_none() {
-            return Ok(());
-        }
-        let mut cmd = self.command(Path::new("test"));
-        cmd.arg("-x").arg(dir);
-        let output = run(cmd, "runuser")?;
-        if output.status.success() {
+        if self.can_reach(dir)? {
             Ok(())
         } else {
             Err(Error::NotReachableByServerUser {
