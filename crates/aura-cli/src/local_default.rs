@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use aura_db::{Config, Dsn, vars};
-use aura_localpg::LocalCluster;
-use secrecy::ExposeSecret;
+use aura_localpg::{LocalCluster, Status};
+use secrecy::{ExposeSecret, SecretString};
 
 /// Variables whose presence means "a database is configured: do not use the local cluster".
 const CONFIGURING: &[&str] = &[
@@ -41,22 +41,38 @@ pub async fn config() -> Result<(Config, Option<String>), String> {
     Ok((config, Some(note)))
 }
 
-/// The local cluster, started (and initialised on first use) if it is not running.
+/// The local cluster, started (and initialised on first use) if it is not running. The
+/// configuration is checked first, so a bad setting fails before any file or process is
+/// made. A cluster initialised away from its checkout says where, once, on stderr.
 pub async fn start_cluster() -> Result<LocalCluster, String> {
     tokio::task::spawn_blocking(|| {
-        let cluster = LocalCluster::from_env()?;
-        cluster.ensure_running()?;
-        Ok::<_, aura_localpg::Error>(cluster)
+        // Builds the handle only: no file or process yet.
+        let cluster = LocalCluster::from_env().map_err(|e| e.to_string())?;
+        config_for(&cluster, SecretString::from("unused-until-the-cluster-exists"))?;
+        let first_use = cluster.status().map_err(|e| e.to_string())? == Status::NotInitialized;
+        cluster.ensure_running().map_err(|e| e.to_string())?;
+        if let (true, Some(wanted)) = (first_use, cluster.relocated_from()) {
+            eprintln!(
+                "aura: the `postgres` OS user cannot reach {}: this checkout's local cluster lives in {}",
+                wanted.display(),
+                cluster.root().display()
+            );
+        }
+        Ok(cluster)
     })
     .await
     .map_err(|e| format!("local cluster start-up panicked: {e}"))?
-    .map_err(|e| e.to_string())
 }
 
 /// The configuration for the local cluster: its address and superuser, the `aura`
 /// database (or POSTGRES_DB), and every other AURA_DB_* variable as set.
 pub fn local_config(cluster: &LocalCluster) -> Result<Config, String> {
     let password = cluster.superuser_password().map_err(|e| e.to_string())?;
+    config_for(cluster, password)
+}
+
+/// [`local_config`] with the given superuser password.
+fn config_for(cluster: &LocalCluster, password: SecretString) -> Result<Config, String> {
     let overlay: HashMap<&str, String> = HashMap::from([
         (vars::POSTGRES_HOST, cluster.host().to_owned()),
         (vars::POSTGRES_PORT, cluster.port().to_string()),

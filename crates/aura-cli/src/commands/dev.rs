@@ -69,7 +69,10 @@ async fn status() -> Result<ExitCode, String> {
             Ok(ExitCode::from(3))
         }
         Status::NotInitialized => {
-            println!("not initialised (run `aura dev up`)");
+            println!(
+                "not initialised (run `aura dev up`; data in {})",
+                cluster.root().display()
+            );
             Ok(ExitCode::from(3))
         }
     }
