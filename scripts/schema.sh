@@ -45,8 +45,9 @@ unset POSTGRES_HOST POSTGRES_PORT POSTGRES_USER POSTGRES_PASSWORD POSTGRES_DB \
 scratch="aura_schema_$(date +%s)_$$_${RANDOM}"
 
 aura() {
+    # From the repository, so that `aura` finds its checkout (and its local cluster).
     if [ -n "${AURA_CLI:-}" ]; then
-        POSTGRES_DB="$scratch" "$AURA_CLI" "$@"
+        (cd "$repo" && POSTGRES_DB="$scratch" "$AURA_CLI" "$@")
     else
         (cd "$repo" && POSTGRES_DB="$scratch" cargo run -q -p aura-cli -- "$@")
     fi

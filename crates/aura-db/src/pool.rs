@@ -1,5 +1,5 @@
 //! The connection pool: bb8 over diesel-async's `AsyncPgConnection`, with three things bb8
-//! alone does not give (see FACTS.md):
+//! alone does not give (see docs/facts.md, "diesel-async and bb8"):
 //!
 //! - **Real connect errors.** bb8's `get()` only ever reports "timed out"; connect failures
 //!   go to its error sink. Ours forwards them to every waiting caller, so a wrong password

@@ -4,7 +4,7 @@
 //! SQL never changes (`QueryId::HAS_STATIC_QUERY_ID`) and that are safe to cache; its
 //! `UPDATE` builder and `sql_query` are neither, so they are parsed on every call. Each type
 //! here is one fixed SQL text with typed binds: one `Parse` per connection, then only
-//! `Bind`/`Execute` (see FACTS.md, "Appending and reading fast with diesel-async").
+//! `Bind`/`Execute` (see docs/facts.md, "Performance").
 //!
 //! Table names are schema-qualified (`aura.turns`), like the generated `schema.rs`, so the
 //! statements do not depend on `search_path`.
