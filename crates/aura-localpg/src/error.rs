@@ -103,7 +103,8 @@ pub enum Error {
     /// Running as root, the `postgres` OS user cannot reach the cluster directory.
     #[error(
         "aura-localpg: the `postgres` OS user cannot reach {}: make it and every parent directory \
-         traversable (chmod o+x), or set AURA_LOCALPG_DIR to a directory under /tmp",
+         traversable (chmod o+x), or set AURA_LOCALPG_DIR to a directory under /tmp (unset, a \
+         checkout's cluster moves to a reachable directory by itself)",
         path.display()
     )]
     NotReachableByServerUser {
