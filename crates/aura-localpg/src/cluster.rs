@@ -164,7 +164,7 @@ impl LocalClusterBuilder {
         let binaries = binaries::find(self.bin_dir.as_deref())?;
         let server_user = ServerUser::detect()?;
         let root = match &self.relocation_base {
-            Some(base) => location::place(&wanted_root, base, &server_user)?.0,
+            Some(base) => location::place(&wanted_root, base, &server_user)?,
             None => wanted_root.clone(),
         };
         let layout = Layout::new(root);

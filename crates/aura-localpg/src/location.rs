@@ -65,22 +65,22 @@ pub(crate) fn default_root(
     cwd.unwrap_or(Path::new("/")).join(".aura").join("pg")
 }
 
-/// The root a cluster wanted at `wanted` actually uses, and whether it was relocated:
-/// `wanted` when it holds a cluster or the server user can reach it, the relocated root
-/// under `base` when that holds a cluster or `wanted` is out of reach.
+/// The root a cluster wanted at `wanted` actually uses: `wanted` when it holds a cluster or
+/// the server user can reach it, the relocated root under `base` when that holds a cluster
+/// or `wanted` is out of reach.
 pub(crate) fn place(
     wanted: &Path,
     base: &Path,
     server_user: &ServerUser,
-) -> Result<(PathBuf, bool), Error> {
+) -> Result<PathBuf, Error> {
     if !server_user.switches_user() || Layout::new(wanted.to_path_buf()).is_initialized() {
-        return Ok((wanted.to_path_buf(), false));
+        return Ok(wanted.to_path_buf());
     }
     let relocated = relocated_root(base, wanted);
     if Layout::new(relocated.clone()).is_initialized() || !server_user.can_reach(wanted)? {
-        return Ok((relocated, true));
+        return Ok(relocated);
     }
-    Ok((wanted.to_path_buf(), false))
+    Ok(wanted.to_path_buf())
 }
 
 /// `<base>/<name>-<hash>`: `<name>` is the checkout's directory name (the one above `.aura/pg`)
