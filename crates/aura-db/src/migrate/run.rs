@@ -1,13 +1,26 @@
-//! Running one migration up or down: statement by statement, in one transaction with its
-//! bookkeeping (unless `run_in_transaction = false`), so a failure leaves nothing of it and
-//! names the statement.
+//! Running one migration up or down through diesel's `MigrationHarness`, whole (one
+//! batch, as `diesel migration run` sends it), with its bookkeeping:
+//!
+//! - `run_in_transaction = true` (the default): we open the transaction, the harness's own
+//!   becomes a savepoint inside it, and the checksum row is written before our COMMIT, so
+//!   the migration, diesel's row and ours commit or roll back together.
+//! - `run_in_transaction = false`: the harness runs it without a transaction and writes
+//!   diesel's row; the checksum row follows. A failure keeps what ran before it.
 
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use super::session::Session;
-use super::set::{Migration, Sql};
-use super::tracking;
-use crate::error::{Error, pg_message};
+use diesel::Connection;
+use diesel::connection::BoxableConnection;
+use diesel::migration::{Migration as DieselMigration, MigrationMetadata, MigrationName};
+use diesel::pg::Pg;
+use diesel::result::Error as DieselError;
+use diesel_migrations::MigrationHarness;
+
+use super::error::{MigrateError, MigrationFailure, SqlError, locate};
+use super::session::{FailedSql, Session, Wrapper};
+use super::set::{Migration, Migrations};
+use super::tracking::{self, CHECKSUM_TABLE};
 
 /// A migration that ran (up or down).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,53 +29,8 @@ pub struct Applied {
     pub version: String,
     /// Its name.
     pub name: String,
-    /// How long its statements took.
+    /// How long its SQL took.
     pub duration: Duration,
-}
-
-/// Where and why a migration failed: the payload of [`Error::Migration`].
-///
-/// A migration that runs in a transaction (the default) was rolled back whole and is not
-/// recorded; one with `run_in_transaction = false` kept what ran before the failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MigrationFailure {
-    /// The migration's version.
-    pub version: String,
-    /// The migration's name (the folder name after the version).
-    pub name: String,
-    /// `up` or `down`.
-    pub direction: String,
-    /// 1-based number of the failing statement in its file; `None` when the failure was the
-    /// runner's own step (BEGIN, recording, COMMIT).
-    pub statement: Option<usize>,
-    /// Where, for people: `statement 3 (line 7: CREATE TABLE c (…)`, `COMMIT`, ….
-    pub at: String,
-    /// The server's SQLSTATE, when it gave one.
-    pub sqlstate: Option<String>,
-    /// The server's message (with its detail), or the client's.
-    pub message: String,
-    /// Whether the migration's transaction was rolled back (false only with
-    /// `run_in_transaction = false`).
-    pub rolled_back: bool,
-}
-
-impl std::fmt::Display for MigrationFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "migration {}_{} ({}) failed at {}: {}",
-            self.version, self.name, self.direction, self.at, self.message
-        )?;
-        if let Some(code) = &self.sqlstate {
-            write!(f, " (SQLSTATE {code})")?;
-        }
-        f.write_str(if self.rolled_back {
-            "; rolled back, not recorded"
-        } else {
-            "; not rolled back (run_in_transaction = false): what ran before the failure \
-             stayed applied; not recorded"
-        })
-    }
 }
 
 /// Which file runs.
@@ -72,113 +40,158 @@ pub(crate) enum Direction {
     Down,
 }
 
-impl Direction {
-    fn as_str(self) -> &'static str {
-        match self {
+/// Why a run failed, as seen on the blocking thread.
+enum Fail {
+    /// The migration's own SQL failed: the statement's text as sent and its error.
+    Sql(Option<String>, SqlError),
+    /// Something around it failed (BEGIN, diesel's row, our row, COMMIT).
+    Runner(SqlError),
+    /// The migration is gone from its source.
+    Source(MigrateError),
+}
+
+impl From<DieselError> for Fail {
+    fn from(e: DieselError) -> Self {
+        Fail::Runner(SqlError::from_diesel(&e))
+    }
+}
+
+/// Runs `m` of `set` in `direction` and records it; the caller holds the migration lock.
+pub(crate) async fn run(
+    s: &mut Session,
+    set: &Migrations,
+    m: &Migration,
+    direction: Direction,
+) -> Result<Applied, MigrateError> {
+    let (source, owned, table) = (set.source.clone(), m.clone(), s.qualified(CHECKSUM_TABLE));
+    let failed = s.failed_sql();
+    let outcome = s
+        .blocking(move |conn| {
+            let inner = source.find(&owned).map_err(Fail::Source)?;
+            let watched = Watched {
+                inner,
+                failed,
+                failure: RefCell::new(None),
+            };
+            let result = apply(conn, &watched, &owned, direction, &table);
+            match (result, watched.failure.into_inner()) {
+                (Err(_), Some((sql, cause))) => Err(Fail::Sql(sql, cause)),
+                (result, _) => result,
+            }
+        })
+        .await;
+    let (sent, cause) = match outcome {
+        Ok(duration) => {
+            return Ok(Applied {
+                version: m.version().to_owned(),
+                name: m.name().to_owned(),
+                duration,
+            });
+        }
+        Err(Fail::Source(e)) => return Err(e),
+        Err(Fail::Sql(sent, cause)) => (sent, cause),
+        Err(Fail::Runner(cause)) => (None, cause),
+    };
+    Err(failure(m, direction, sent.as_deref(), cause))
+}
+
+/// The harness's run (or revert) and our checksum row, in one transaction unless the
+/// migration opts out. Returns how long the harness took.
+fn apply(
+    conn: &mut Wrapper,
+    watched: &Watched,
+    m: &Migration,
+    direction: Direction,
+    checksum_table: &str,
+) -> Result<Duration, Fail> {
+    let body = |conn: &mut Wrapper| {
+        let started = Instant::now();
+        let ran = match direction {
+            Direction::Up => conn.run_migration(watched),
+            Direction::Down => conn.revert_migration(watched),
+        };
+        let took = started.elapsed();
+        ran.map_err(|e| Fail::Runner(SqlError::client(&*e)))?;
+        let applied = (direction == Direction::Up).then_some(took);
+        tracking::record(conn, checksum_table, m, applied)?;
+        Ok(took)
+    };
+    if m.run_in_transaction() {
+        conn.transaction(body)
+    } else {
+        body(conn)
+    }
+}
+
+/// diesel's migration, noting the failure of its own SQL (text as sent and error, from
+/// the session's instrumentation) at the moment it happens.
+struct Watched {
+    inner: Box<dyn DieselMigration<Pg>>,
+    failed: FailedSql,
+    failure: RefCell<Option<(Option<String>, SqlError)>>,
+}
+
+impl Watched {
+    fn watch(&self, result: diesel::migration::Result<()>) -> diesel::migration::Result<()> {
+        if let Err(e) = &result {
+            let captured = self.failed.take();
+            let cause = captured
+                .as_ref()
+                .map_or_else(|| SqlError::client(&**e), |(_, cause)| cause.clone());
+            *self.failure.borrow_mut() = Some((captured.map(|(sql, _)| sql), cause));
+        }
+        result
+    }
+}
+
+impl DieselMigration<Pg> for Watched {
+    fn run(&self, conn: &mut dyn BoxableConnection<Pg>) -> diesel::migration::Result<()> {
+        self.failed.clear();
+        self.watch(self.inner.run(conn))
+    }
+
+    fn revert(&self, conn: &mut dyn BoxableConnection<Pg>) -> diesel::migration::Result<()> {
+        self.failed.clear();
+        self.watch(self.inner.revert(conn))
+    }
+
+    fn metadata(&self) -> &dyn MigrationMetadata {
+        self.inner.metadata()
+    }
+
+    fn name(&self) -> &dyn MigrationName {
+        self.inner.name()
+    }
+}
+
+/// The error of a failed run: the migration, the line of the server's error position in
+/// the text sent (when it gave one), and the server's error as the source.
+fn failure(
+    m: &Migration,
+    direction: Direction,
+    sent: Option<&str>,
+    mut cause: SqlError,
+) -> MigrateError {
+    let in_tx = m.run_in_transaction();
+    if cause.sqlstate.as_deref() == Some("25001") && in_tx {
+        cause.message.push_str(
+            " (this statement needs its own migration with run_in_transaction = false in \
+             metadata.toml)",
+        );
+    }
+    let at = sent.zip(cause.position).map(|(sql, p)| locate(sql, p));
+    MigrateError::Failed(Box::new(MigrationFailure {
+        version: m.version().to_owned(),
+        name: m.name().to_owned(),
+        direction: match direction {
             Direction::Up => "up",
             Direction::Down => "down",
         }
-    }
-}
-
-/// Longest first line shown in an error.
-const FIRST_LINE_MAX: usize = 80;
-
-/// Runs `m` in `direction` and records it; the caller holds the migration lock.
-pub(crate) async fn run(
-    s: &Session,
-    m: &Migration,
-    direction: Direction,
-) -> Result<Applied, Error> {
-    let sql = match direction {
-        Direction::Up => &m.up,
-        // reset checked `is_reversible` for every migration it reverts.
-        Direction::Down => m.down.as_ref().ok_or_else(|| Error::MissingDown {
-            version: m.version().to_owned(),
-            name: m.name().to_owned(),
-        })?,
-    };
-    let in_tx = m.run_in_transaction();
-    let fail = |at: String, statement: Option<usize>, err: &tokio_postgres::Error| {
-        let (mut message, sqlstate) = pg_message(err);
-        if sqlstate.as_deref() == Some("25001") && in_tx {
-            message.push_str(
-                " (this statement needs its own migration with run_in_transaction = false in \
-                 metadata.toml)",
-            );
-        }
-        Error::Migration(Box::new(MigrationFailure {
-            version: m.version().to_owned(),
-            name: m.name().to_owned(),
-            direction: direction.as_str().to_owned(),
-            statement,
-            at,
-            sqlstate,
-            message,
-            rolled_back: in_tx,
-        }))
-    };
-
-    let started = Instant::now();
-    if in_tx {
-        s.client
-            .batch_execute("BEGIN")
-            .await
-            .map_err(|e| fail("BEGIN".to_owned(), None, &e))?;
-    }
-    if let Err((n, e)) = statements(s, sql).await {
-        if in_tx {
-            s.rollback_quietly().await;
-        }
-        let st = sql.statements[n];
-        let at = format!(
-            "statement {} (line {}: {})",
-            n + 1,
-            st.line,
-            st.first_line(&sql.text, FIRST_LINE_MAX)
-        );
-        return Err(fail(at, Some(n + 1), &e));
-    }
-    let took = started.elapsed();
-
-    // The bookkeeping: inside the migration's transaction, or in one of its own.
-    let record = async || {
-        if !in_tx {
-            s.client.batch_execute("BEGIN").await?;
-        }
-        match direction {
-            Direction::Up => tracking::record_applied(s, m, took).await?,
-            Direction::Down => tracking::record_reverted(s, m).await?,
-        }
-        Ok::<(), tokio_postgres::Error>(())
-    };
-    if let Err(e) = record().await {
-        s.rollback_quietly().await;
-        return Err(fail(
-            format!("recording it in schema {:?}", s.schema_name),
-            None,
-            &e,
-        ));
-    }
-    if let Err(e) = s.client.batch_execute("COMMIT").await {
-        s.rollback_quietly().await;
-        return Err(fail("COMMIT".to_owned(), None, &e));
-    }
-    Ok(Applied {
-        version: m.version().to_owned(),
-        name: m.name().to_owned(),
-        duration: took,
-    })
-}
-
-/// Sends each statement on its own (simple query protocol: any statement, no parameters).
-/// On failure, the index of the failing statement and the error.
-async fn statements(s: &Session, sql: &Sql) -> Result<(), (usize, tokio_postgres::Error)> {
-    for (n, st) in sql.statements.iter().enumerate() {
-        s.client
-            .batch_execute(st.text(&sql.text))
-            .await
-            .map_err(|e| (n, e))?;
-    }
-    Ok(())
+        .to_owned(),
+        line: at.as_ref().map(|a| a.0),
+        column: at.as_ref().map(|a| a.1),
+        line_text: at.map(|a| a.2),
+        rolled_back: in_tx,
+        cause,
+    }))
 }
