@@ -494,6 +494,11 @@ async fn an_empty_url_is_refused_with_the_documented_text() {
     let err = migrate(&empty).await.expect_err("empty");
     assert!(matches!(err, MigrateError::EmptyUrl), "{err:?}");
     assert_eq!(err.to_string(), TEXT);
+    assert_eq!(
+        aura_db::Error::from(err).to_string(),
+        TEXT,
+        "the same text through the crate's Error"
+    );
     let blank = SecretString::from("  ".to_owned());
     let set = Migrations::default();
     assert_eq!(
@@ -842,4 +847,61 @@ async fn the_embedded_migrations_apply_as_the_migrate_role() {
         rows.iter().all(|r| r.state == MigrationState::Applied),
         "{rows:?}"
     );
+}
+
+#[tokio::test]
+async fn transaction_control_in_up_sql_is_reported_as_not_rolled_back() {
+    // No splitter looks for it before running: the runner notices that the migration's SQL
+    // ended its transaction, and says what that means instead of "rolled back".
+    let db = TestDb::empty().await;
+    let url = su_url(&db);
+    let dir = MigDir::new();
+    dir.add(
+        "20240101000001_a",
+        "CREATE TABLE ctl_t (x int);\nCOMMIT;\n",
+        None,
+    )
+    .add("20240101000002_b", "CREATE TABLE after_t (x int);", None);
+    let err = run(&url, &dir.set()).await.expect_err("COMMIT in up.sql");
+    match &err {
+        MigrateError::Failed(f) => assert!(f.transaction_ended && !f.rolled_back, "{f:?}"),
+        other => panic!("expected MigrateError::Failed, got {other:?}"),
+    }
+    let text = chain(&err);
+    assert!(
+        text.contains("migration 20240101000001_a (up) failed, NOT rolled back: its SQL ended the runner's transaction"),
+        "{text}"
+    );
+    assert!(
+        tables(&db).await.contains(&"ctl_t".to_owned()),
+        "committed, as the error says"
+    );
+    assert_eq!(advisory_locks(&db).await, 0);
+}
+
+#[tokio::test]
+async fn an_error_without_a_position_names_the_migration_but_no_line() {
+    // Errors raised while executing (not parsing) carry no position: no line is invented.
+    let db = TestDb::empty().await;
+    let url = su_url(&db);
+    let dir = MigDir::new();
+    dir.add(
+        "20240101000001_dup",
+        "CREATE TABLE dup_t (x int PRIMARY KEY);\nINSERT INTO dup_t VALUES (1);\nINSERT INTO dup_t VALUES (1);\n",
+        None,
+    );
+    let err = run(&url, &dir.set()).await.expect_err("duplicate key");
+    match &err {
+        MigrateError::Failed(f) => {
+            assert_eq!((f.line, f.cause.sqlstate.as_deref()), (None, Some("23505")));
+            assert!(f.rolled_back);
+        }
+        other => panic!("expected MigrateError::Failed, got {other:?}"),
+    }
+    let text = chain(&err);
+    assert!(
+        text.starts_with("aura-db: migration 20240101000001_dup (up) failed, rolled back, not recorded: duplicate key value violates unique constraint \"dup_t_pkey\" (Key (x)=(1) already exists.) (SQLSTATE 23505)"),
+        "{text}"
+    );
+    assert!(tables(&db).await.iter().all(|t| t != "dup_t"));
 }

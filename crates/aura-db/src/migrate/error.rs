@@ -61,10 +61,7 @@ impl SqlError {
 #[error(
     "aura-db: migration {version}_{name} ({direction}) failed{}, {}",
     fmt_at(*.line, *.column, .line_text.as_deref()),
-    if *.rolled_back { "rolled back, not recorded" } else {
-        "not rolled back (run_in_transaction = false): what ran before the failure stayed \
-         applied, not recorded"
-    }
+    fmt_outcome(*.rolled_back, *.transaction_ended)
 )]
 pub struct MigrationFailure {
     /// The migration's version.
@@ -81,9 +78,13 @@ pub struct MigrationFailure {
     pub column: Option<usize>,
     /// That line's text, trimmed and shortened.
     pub line_text: Option<String>,
-    /// Whether the migration's transaction was rolled back (false only with
-    /// `run_in_transaction = false`).
+    /// Whether the migration's transaction was rolled back (false with
+    /// `run_in_transaction = false`, or when its SQL ended the transaction).
     pub rolled_back: bool,
+    /// The migration's SQL ended the runner's transaction (`COMMIT`, `ROLLBACK` or `BEGIN`
+    /// in the file): what ran before that is committed, and diesel's table may list the
+    /// migration (the next run then adopts it with its current checksum).
+    pub transaction_ended: bool,
     /// The server's error.
     #[source]
     pub cause: SqlError,
@@ -246,6 +247,21 @@ fn fmt_at(line: Option<usize>, column: Option<usize>, text: Option<&str>) -> Str
         out.push_str(&format!(" ({text})"));
     }
     out
+}
+
+fn fmt_outcome(rolled_back: bool, transaction_ended: bool) -> &'static str {
+    match (rolled_back, transaction_ended) {
+        (true, _) => "rolled back, not recorded",
+        (false, true) => {
+            "NOT rolled back: its SQL ended the runner's transaction (COMMIT, ROLLBACK or BEGIN \
+             in the file?), so what ran before that stayed committed and diesel's table may list \
+             it; remove the transaction control and check `aura db status`"
+        }
+        (false, false) => {
+            "not rolled back (run_in_transaction = false): what ran before the failure stayed \
+             applied, not recorded"
+        }
+    }
 }
 
 fn fmt_holder(pid: Option<i32>, application: Option<&str>) -> String {

@@ -7,7 +7,7 @@
 //! - `run_in_transaction = false`: the harness runs it without a transaction and writes
 //!   diesel's row; the checksum row follows. A failure keeps what ran before it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use diesel::Connection;
@@ -15,6 +15,7 @@ use diesel::connection::BoxableConnection;
 use diesel::migration::{Migration as DieselMigration, MigrationMetadata, MigrationName};
 use diesel::pg::Pg;
 use diesel::result::Error as DieselError;
+use diesel::sql_types::{BigInt, Nullable};
 use diesel_migrations::MigrationHarness;
 
 use super::error::{MigrateError, MigrationFailure, SqlError, locate};
@@ -67,19 +68,25 @@ pub(crate) async fn run(
     let failed = s.failed_sql();
     let outcome = s
         .blocking(move |conn| {
-            let inner = source.find(&owned).map_err(Fail::Source)?;
+            let inner = source.find(&owned).map_err(|e| (Fail::Source(e), false))?;
             let watched = Watched {
                 inner,
                 failed,
                 failure: RefCell::new(None),
+                tx_ended: Cell::new(false),
             };
             let result = apply(conn, &watched, &owned, direction, &table);
+            let ended = watched.tx_ended.get();
             match (result, watched.failure.into_inner()) {
-                (Err(_), Some((sql, cause))) => Err(Fail::Sql(sql, cause)),
-                (result, _) => result,
+                (Err(_), Some((sql, cause))) => Err((Fail::Sql(sql, cause), ended)),
+                (result, _) => result.map_err(|f| (f, ended)),
             }
         })
         .await;
+    let (outcome, tx_ended) = match outcome {
+        Ok(duration) => (Ok(duration), false),
+        Err((fail, ended)) => (Err(fail), ended),
+    };
     let (sent, cause) = match outcome {
         Ok(duration) => {
             return Ok(Applied {
@@ -92,7 +99,7 @@ pub(crate) async fn run(
         Err(Fail::Sql(sent, cause)) => (sent, cause),
         Err(Fail::Runner(cause)) => (None, cause),
     };
-    Err(failure(m, direction, sent.as_deref(), cause))
+    Err(failure(m, direction, sent.as_deref(), cause, tx_ended))
 }
 
 /// The harness's run (or revert) and our checksum row, in one transaction unless the
@@ -104,23 +111,46 @@ fn apply(
     direction: Direction,
     checksum_table: &str,
 ) -> Result<Duration, Fail> {
+    let in_tx = m.run_in_transaction();
     let body = |conn: &mut Wrapper| {
+        // Our transaction's id: if the migration's SQL ends it (COMMIT, ROLLBACK or BEGIN
+        // in the file), what ran is not rolled back with it, and the error must say so.
+        let xid = if in_tx {
+            tx_id(conn, "txid_current")?
+        } else {
+            None
+        };
         let started = Instant::now();
         let ran = match direction {
             Direction::Up => conn.run_migration(watched),
             Direction::Down => conn.revert_migration(watched),
         };
         let took = started.elapsed();
-        ran.map_err(|e| Fail::Runner(SqlError::client(&*e)))?;
+        if let Err(e) = ran {
+            if xid.is_some() && tx_id(conn, "txid_current_if_assigned").ok().flatten() != xid {
+                watched.tx_ended.set(true);
+            }
+            return Err(Fail::Runner(SqlError::client(&*e)));
+        }
         let applied = (direction == Direction::Up).then_some(took);
         tracking::record(conn, checksum_table, m, applied)?;
         Ok(took)
     };
-    if m.run_in_transaction() {
+    if in_tx {
         conn.transaction(body)
     } else {
         body(conn)
     }
+}
+
+/// `SELECT <function>()`: our transaction's id (`txid_current`), or the current one's if
+/// it has one (`txid_current_if_assigned`: NULL outside a transaction block).
+fn tx_id(conn: &mut Wrapper, function: &str) -> Result<Option<i64>, DieselError> {
+    use diesel::RunQueryDsl as Sync;
+    Sync::get_result(
+        diesel::dsl::sql::<Nullable<BigInt>>(&format!("SELECT {function}()")),
+        conn,
+    )
 }
 
 /// diesel's migration, noting the failure of its own SQL (text as sent and error, from
@@ -129,6 +159,8 @@ struct Watched {
     inner: Box<dyn DieselMigration<Pg>>,
     failed: FailedSql,
     failure: RefCell<Option<(Option<String>, SqlError)>>,
+    /// The migration's SQL ended the runner's transaction.
+    tx_ended: Cell<bool>,
 }
 
 impl Watched {
@@ -171,6 +203,7 @@ fn failure(
     direction: Direction,
     sent: Option<&str>,
     mut cause: SqlError,
+    tx_ended: bool,
 ) -> MigrateError {
     let in_tx = m.run_in_transaction();
     if cause.sqlstate.as_deref() == Some("25001") && in_tx {
@@ -191,7 +224,8 @@ fn failure(
         line: at.as_ref().map(|a| a.0),
         column: at.as_ref().map(|a| a.1),
         line_text: at.map(|a| a.2),
-        rolled_back: in_tx,
+        rolled_back: in_tx && !tx_ended,
+        transaction_ended: tx_ended,
         cause,
     }))
 }
