@@ -41,19 +41,13 @@ pub(crate) enum Direction {
     Down,
 }
 
-/// Why a run failed, as seen on the blocking thread.
-enum Fail {
-    /// The migration's own SQL failed: the statement's text as sent and its error.
-    Sql(Option<String>, SqlError),
-    /// Something around it failed (BEGIN, diesel's row, our row, COMMIT).
-    Runner(SqlError),
-    /// The migration is gone from its source.
-    Source(MigrateError),
-}
+/// Why a run failed, as seen on the blocking thread: something failed (the migration's
+/// SQL, which [`Watched`] notes with its text, or BEGIN, diesel's row, our row, COMMIT).
+struct Fail(SqlError);
 
 impl From<DieselError> for Fail {
     fn from(e: DieselError) -> Self {
-        Fail::Runner(SqlError::from_diesel(&e))
+        Fail(SqlError::from_diesel(&e))
     }
 }
 
@@ -66,9 +60,9 @@ pub(crate) async fn run(
 ) -> Result<Applied, MigrateError> {
     let (source, owned, table) = (set.source.clone(), m.clone(), s.qualified(CHECKSUM_TABLE));
     let failed = s.failed_sql();
-    let outcome = s
+    let duration = s
         .blocking(move |conn| {
-            let inner = source.find(&owned).map_err(|e| (Fail::Source(e), false))?;
+            let inner = source.find(&owned)?;
             let watched = Watched {
                 inner,
                 failed,
@@ -76,30 +70,20 @@ pub(crate) async fn run(
                 tx_ended: Cell::new(false),
             };
             let result = apply(conn, &watched, &owned, direction, &table);
+            let (sent, cause) = match (result, watched.failure.into_inner()) {
+                (Ok(duration), _) => return Ok(duration),
+                (Err(_), Some((sent, cause))) => (sent, cause),
+                (Err(Fail(cause)), None) => (None, cause),
+            };
             let ended = watched.tx_ended.get();
-            match (result, watched.failure.into_inner()) {
-                (Err(_), Some((sql, cause))) => Err((Fail::Sql(sql, cause), ended)),
-                (result, _) => result.map_err(|f| (f, ended)),
-            }
+            Err(failure(&owned, direction, sent.as_deref(), cause, ended))
         })
-        .await;
-    let (outcome, tx_ended) = match outcome {
-        Ok(duration) => (Ok(duration), false),
-        Err((fail, ended)) => (Err(fail), ended),
-    };
-    let (sent, cause) = match outcome {
-        Ok(duration) => {
-            return Ok(Applied {
-                version: m.version().to_owned(),
-                name: m.name().to_owned(),
-                duration,
-            });
-        }
-        Err(Fail::Source(e)) => return Err(e),
-        Err(Fail::Sql(sent, cause)) => (sent, cause),
-        Err(Fail::Runner(cause)) => (None, cause),
-    };
-    Err(failure(m, direction, sent.as_deref(), cause, tx_ended))
+        .await?;
+    Ok(Applied {
+        version: m.version().to_owned(),
+        name: m.name().to_owned(),
+        duration,
+    })
 }
 
 /// The harness's run (or revert) and our checksum row, in one transaction unless the
@@ -130,7 +114,7 @@ fn apply(
             if xid.is_some() && tx_id(conn, "txid_current_if_assigned").ok().flatten() != xid {
                 watched.tx_ended.set(true);
             }
-            return Err(Fail::Runner(SqlError::client(&*e)));
+            return Err(Fail(SqlError::client(&*e)));
         }
         let applied = (direction == Direction::Up).then_some(took);
         tracking::record(conn, checksum_table, m, applied)?;
