@@ -32,10 +32,8 @@ pub(crate) async fn with_lock<T>(
     let guard = session.cancel_on_drop();
     let result = match acquire(session, opts).await {
         Ok(()) => {
+            // Every step ends its own transaction (diesel's `transaction`), on error too.
             let result = body(session).await;
-            if result.is_err() {
-                session.rollback_quietly().await;
-            }
             let released = release(session).await;
             result.and_then(|v| released.map(|()| v))
         }

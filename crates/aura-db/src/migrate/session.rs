@@ -144,14 +144,6 @@ impl Session {
         self.failed_sql.clone()
     }
 
-    /// Ends whatever transaction a failed step left open. Errors are ignored: the caller is
-    /// already returning one, and a broken session ends with the connection.
-    pub(crate) async fn rollback_quietly(&mut self) {
-        if let Some(conn) = self.conn.as_mut() {
-            let _ = conn.batch_execute("ROLLBACK").await;
-        }
-    }
-
     /// A guard that, if dropped before [`CancelOnDrop::disarm`], cancels the statement this
     /// session is running. See [`CancelOnDrop`].
     pub(crate) fn cancel_on_drop(&self) -> CancelOnDrop {

@@ -1,8 +1,7 @@
 //! [`Migrations`]: an ordered set of checked migrations, from `embed_migrations!` (the
 //! workspace's `migrations/`) or from a folder (diesel's `FileBasedMigrations`).
 
-use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use diesel::migration::{Migration as DieselMigration, MigrationSource};
@@ -63,37 +62,30 @@ impl Migration {
 }
 
 /// Where diesel's migration objects come from.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) enum Source {
     #[default]
     Embedded,
-    Dir(FileBasedMigrations),
+    Dir(PathBuf),
 }
 
 impl Source {
     /// diesel's migration for `m`, run by the harness.
     pub(crate) fn find(&self, m: &Migration) -> Result<Box<dyn DieselMigration<Pg>>, MigrateError> {
-        let all = match self {
-            Source::Embedded => MigrationSource::<Pg>::migrations(&EMBEDDED),
-            Source::Dir(dir) => MigrationSource::<Pg>::migrations(dir),
-        };
         let missing = |reason: String| MigrateError::Source {
             path: m.dir_name().to_owned(),
             reason,
+        };
+        let all = match self {
+            Source::Embedded => MigrationSource::<Pg>::migrations(&EMBEDDED),
+            Source::Dir(path) => FileBasedMigrations::from_path(path)
+                .map_err(|e| missing(e.to_string()))?
+                .migrations(),
         };
         all.map_err(|e| missing(e.to_string()))?
             .into_iter()
             .find(|d| d.name().to_string() == m.dir_name)
             .ok_or_else(|| missing("no longer in the migrations folder".to_owned()))
-    }
-}
-
-impl fmt::Debug for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Embedded => f.write_str("Embedded"),
-            Source::Dir(dir) => write!(f, "Dir({})", dir.path().display()),
-        }
     }
 }
 
@@ -154,8 +146,8 @@ impl Migrations {
                 })
             })
             .collect::<Result<Vec<_>, MigrateError>>()?;
-        let source = FileBasedMigrations::from_path(path).map_err(|e| invalid(e.to_string()))?;
-        Migrations::from_list(list, Source::Dir(source))
+        FileBasedMigrations::from_path(path).map_err(|e| invalid(e.to_string()))?;
+        Migrations::from_list(list, Source::Dir(path.to_owned()))
     }
 
     fn from_list(mut list: Vec<Migration>, source: Source) -> Result<Migrations, MigrateError> {
