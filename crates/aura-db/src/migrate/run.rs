@@ -59,7 +59,7 @@ pub(crate) async fn run(
     direction: Direction,
 ) -> Result<Applied, MigrateError> {
     let (source, owned, table) = (set.source.clone(), m.clone(), s.qualified(CHECKSUM_TABLE));
-    let failed = s.failed_sql();
+    let failed = s.failed_sql.clone();
     let duration = s
         .blocking(move |conn| {
             let inner = source.find(&owned)?;
@@ -162,12 +162,12 @@ impl Watched {
 
 impl DieselMigration<Pg> for Watched {
     fn run(&self, conn: &mut dyn BoxableConnection<Pg>) -> diesel::migration::Result<()> {
-        self.failed.clear();
+        self.failed.take();
         self.watch(self.inner.run(conn))
     }
 
     fn revert(&self, conn: &mut dyn BoxableConnection<Pg>) -> diesel::migration::Result<()> {
-        self.failed.clear();
+        self.failed.take();
         self.watch(self.inner.revert(conn))
     }
 

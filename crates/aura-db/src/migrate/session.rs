@@ -33,7 +33,7 @@ pub(crate) struct Session {
     conn: Option<AsyncPgConnection>,
     cancel: CancelToken,
     /// The last statement that failed, as sent, with its error.
-    failed_sql: FailedSql,
+    pub(crate) failed_sql: FailedSql,
     /// `current_schema()` at connect time, double-quoted: where the tracking tables live.
     pub(crate) schema: String,
     /// The same, unquoted (for messages).
@@ -139,11 +139,6 @@ impl Session {
         }
     }
 
-    /// The handle on the last failed statement, for the blocking thread.
-    pub(crate) fn failed_sql(&self) -> FailedSql {
-        self.failed_sql.clone()
-    }
-
     /// A guard that, if dropped before [`CancelOnDrop::disarm`], cancels the statement this
     /// session is running. See [`CancelOnDrop`].
     pub(crate) fn cancel_on_drop(&self) -> CancelOnDrop {
@@ -161,11 +156,6 @@ pub(crate) struct FailedSql(Arc<Mutex<Option<(String, SqlError)>>>);
 impl FailedSql {
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(String, SqlError)>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Forgets it.
-    pub(crate) fn clear(&self) {
-        self.lock().take();
     }
 
     /// Takes it.
