@@ -1,4 +1,5 @@
-//! The one error type of `aura-db`.
+//! The one public error type of `aura-db`; migrations have their own
+//! ([`MigrateError`]), held by [`Error::Migrate`].
 //!
 //! Every variant says what failed and where; none carries a secret. DSNs appear only in
 //! their redacted form (`postgres://aura_app:***@host:5432/aura`), and messages that come
@@ -7,6 +8,9 @@
 use std::time::Duration;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use crate::migrate::MigrateError;
+use crate::sqlstate;
 
 /// Errors of the Aura data layer's connection, transaction and migration code.
 ///
@@ -24,10 +28,6 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-
-    /// `migrate` was called with an empty URL. The text is load-bearing: tests assert it.
-    #[error("aura-db: migrate URL is empty (set AURA_DB_MIGRATE_URL or the POSTGRES_* variables)")]
-    EmptyMigrateUrl,
 
     /// The server could not be reached: refused, unknown host, timed out, TLS, I/O.
     #[error("aura-db: cannot connect to {target}: {cause}")]
@@ -118,105 +118,10 @@ pub enum Error {
         sqlstate: Option<String>,
     },
 
-    // --- migrations (crate::migrate) ---
-    /// A migration folder or file breaks a layout rule (see `migrations/README.md`):
-    /// found when the set is loaded, before any database is touched.
-    #[error("aura-db: invalid migrations at {path}: {reason}")]
-    MigrationSource {
-        /// The folder or file at fault.
-        path: String,
-        /// The rule it breaks.
-        reason: String,
-    },
-
-    /// A migration failed: which one, at which statement, with the server's SQLSTATE and
-    /// message (boxed: it is large, and `Error` travels on every hot path).
-    #[error("aura-db: {0}")]
-    Migration(Box<crate::migrate::MigrationFailure>),
-
-    /// An applied migration's `up.sql` changed since it was applied.
-    #[error(
-        "aura-db: migration {version}_{name} was edited after it was applied (sha256 of up.sql \
-         is {actual:.12}…, {recorded:.12}… was applied); never edit an applied migration: \
-         restore it and add a new one"
-    )]
-    ChecksumMismatch {
-        /// The migration's version.
-        version: String,
-        /// The migration's name.
-        name: String,
-        /// The checksum recorded when it was applied.
-        recorded: String,
-        /// The checksum of the file now.
-        actual: String,
-    },
-
-    /// The database has a migration applied that this binary does not know.
-    #[error(
-        "aura-db: the database has migration {version} applied, which this binary does not \
-         know (migrated by a newer binary, or the migration was deleted or renumbered)"
-    )]
-    UnknownApplied {
-        /// The unknown version.
-        version: String,
-    },
-
-    /// `reset` needs a down.sql (with at least one statement) for every applied migration.
-    #[error(
-        "aura-db: cannot reset: migration {version}_{name} has no down.sql (or no statement \
-         in it); nothing was changed"
-    )]
-    MissingDown {
-        /// The migration's version.
-        version: String,
-        /// The migration's name.
-        name: String,
-    },
-
-    /// `reset` was called without its guards.
-    #[error("aura-db: reset refused: {reason}; nothing was changed")]
-    ResetRefused {
-        /// Which guard is missing.
-        reason: String,
-    },
-
-    /// Another session held the migration lock for the whole wait.
-    #[error(
-        "aura-db: migration lock not acquired after {}: {}",
-        fmt_duration(*.waited),
-        fmt_holder(*.holder_pid, .holder_application.as_deref())
-    )]
-    LockTimeout {
-        /// How long this migrator waited.
-        waited: Duration,
-        /// The backend pid of the session holding the lock, if it still held it.
-        holder_pid: Option<i32>,
-        /// Its `application_name`, when known.
-        holder_application: Option<String>,
-    },
-
-    /// A step of the migration runner itself failed (session setup, lock, tracking tables).
-    #[error("aura-db: migrations: {step} failed: {message}{}", fmt_sqlstate(.sqlstate.as_deref()))]
-    MigrateStep {
-        /// What was being done (`reading applied migrations from "aura".__diesel_schema_migrations`, …).
-        step: String,
-        /// The server's or the client's message.
-        message: String,
-        /// The server's SQLSTATE, when it gave one.
-        sqlstate: Option<String>,
-    },
-}
-
-impl Error {
-    /// Turns a failure of a runner step into [`Error::MigrateStep`] naming `step`.
-    pub(crate) fn migrate_step(step: impl Into<String>, err: &tokio_postgres::Error) -> Self {
-        let (message, sqlstate) = pg_message(err);
-        Error::MigrateStep {
-            step: step.into(),
-            message,
-            sqlstate,
-        }
-    }
+    /// Migrations (`migrate`, `status`, `reset`) failed: see [`MigrateError`]. The text is
+    /// the migration error's own, which starts with `aura-db: ` too.
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
 }
 
 /// The server's message (with its detail) and SQLSTATE, or the client's error chain.
@@ -235,20 +140,6 @@ pub(crate) fn pg_message(err: &tokio_postgres::Error) -> (String, Option<String>
             )
         }
         None => (error_chain(err), None),
-    }
-}
-
-fn fmt_holder(pid: Option<i32>, application: Option<&str>) -> String {
-    match (pid, application) {
-        (Some(pid), Some(app)) if !app.is_empty() => format!(
-            "held by backend pid {pid} (application_name {app:?}); another migrator is running, \
-             or SELECT pg_terminate_backend({pid}) ends a stuck one"
-        ),
-        (Some(pid), _) => format!(
-            "held by backend pid {pid}; another migrator is running, or SELECT \
-             pg_terminate_backend({pid}) ends a stuck one"
-        ),
-        (None, _) => "held by another session, which released it just now; try again".to_owned(),
     }
 }
 
@@ -272,9 +163,8 @@ impl Error {
             Error::Auth { sqlstate, .. } => Some(sqlstate),
             Error::Query { sqlstate, .. }
             | Error::Commit { sqlstate, .. }
-            | Error::Bootstrap { sqlstate, .. }
-            | Error::MigrateStep { sqlstate, .. } => sqlstate.as_deref(),
-            Error::Migration(failure) => failure.sqlstate.as_deref(),
+            | Error::Bootstrap { sqlstate, .. } => sqlstate.as_deref(),
+            Error::Migrate(e) => e.sqlstate(),
             _ => None,
         }
     }
@@ -319,10 +209,10 @@ impl From<DieselError> for Error {
     fn from(err: DieselError) -> Self {
         match err {
             DieselError::DatabaseError(kind, info) => Error::Query {
-                sqlstate: sqlstate_of_kind(&kind)
+                sqlstate: sqlstate::of_kind(&kind)
                     .or_else(|| {
                         matches!(kind, DatabaseErrorKind::Unknown)
-                            .then(|| sqlstate_of_message(info.message()))
+                            .then(|| sqlstate::of_message(info.message()))
                             .flatten()
                     })
                     .map(str::to_owned),
@@ -389,45 +279,6 @@ fn session_sqlstate(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "57P05")
 }
 
-/// Server messages (lc_messages `C`/English) of errors diesel-async reports as
-/// `DatabaseErrorKind::Unknown` without their code, and the SQLSTATE each stands for: the
-/// ones a caller branches on (retry a deadlock, report a timeout or a missing privilege).
-const MESSAGE_SQLSTATES: [(&str, &str); 9] = [
-    ("deadlock detected", "40P01"),
-    ("canceling statement due to statement timeout", "57014"),
-    ("canceling statement due to user request", "57014"),
-    ("canceling statement due to lock timeout", "55P03"),
-    ("could not obtain lock on row", "55P03"),
-    ("permission denied for ", "42501"),
-    ("current transaction is aborted", "25P02"),
-    ("value too long for type", "22001"),
-    ("invalid input syntax for type", "22P02"),
-];
-
-/// The SQLSTATE behind a message diesel-async kept without its code, where
-/// [`MESSAGE_SQLSTATES`] knows it.
-fn sqlstate_of_message(message: &str) -> Option<&'static str> {
-    MESSAGE_SQLSTATES
-        .iter()
-        .find(|(prefix, _)| message.starts_with(prefix))
-        .map(|(_, code)| *code)
-}
-
-/// The SQLSTATE behind the kinds diesel-async maps; `None` for `Unknown` and the rest.
-fn sqlstate_of_kind(kind: &DatabaseErrorKind) -> Option<&'static str> {
-    Some(match kind {
-        DatabaseErrorKind::UniqueViolation => "23505",
-        DatabaseErrorKind::ForeignKeyViolation => "23503",
-        DatabaseErrorKind::RestrictViolation => "23001",
-        DatabaseErrorKind::ExclusionViolation => "23P01",
-        DatabaseErrorKind::NotNullViolation => "23502",
-        DatabaseErrorKind::CheckViolation => "23514",
-        DatabaseErrorKind::SerializationFailure => "40001",
-        DatabaseErrorKind::ReadOnlyTransaction => "25006",
-        _ => return None,
-    })
-}
-
 fn is_io(err: &tokio_postgres::Error) -> bool {
     let mut source = std::error::Error::source(err);
     while let Some(e) = source {
@@ -439,8 +290,10 @@ fn is_io(err: &tokio_postgres::Error) -> bool {
     false
 }
 
-/// `err` and its sources joined with `: `, on one line.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+/// `err` and its sources joined with `: `, on one line (a source whose text is already
+/// shown is skipped): how to print an error whose `Display` leaves the cause to `source()`,
+/// such as [`MigrateError`]'s.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
     while let Some(e) = source {

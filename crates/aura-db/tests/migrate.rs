@@ -8,13 +8,13 @@ mod migrate_support;
 use std::time::{Duration, SystemTime};
 
 use aura_db::{
-    Applied, Error, MigrateOptions, MigrationState, Migrations, ResetGuards, migrate, migrate_with,
-    reset, status,
+    Applied, MigrateError, MigrateOptions, MigrationState, Migrations, ResetGuards, migrate,
+    migrate_with, reset, status,
 };
 use aura_testkit::TestDb;
 use migrate_support::{
-    MigDir, advisory_locks, catalog_snapshot, checksum_rows, create_login_role, diesel_versions,
-    drop_role, scalar, su_url, tables, unique_role,
+    MigDir, advisory_locks, catalog_snapshot, chain, checksum_rows, create_login_role,
+    diesel_versions, drop_role, scalar, su_url, tables, unique_role,
 };
 use secrecy::SecretString;
 
@@ -22,8 +22,8 @@ const NOTES: &str = "2024-01-01-000001_create_notes";
 const FUNCS: &str = "2024-01-01-000002_add_functions";
 const TAGS: &str = "20240101000003_create_tags";
 
-/// Three migrations exercising the statement splitter: quoted semicolons, a plpgsql body,
-/// a BEGIN ATOMIC body, comments, an E'' string.
+/// Three migrations with what a statement splitter would trip on (quoted semicolons, a
+/// plpgsql body, a BEGIN ATOMIC body, comments, an E'' string): Postgres parses them whole.
 fn three(dir: &MigDir) -> &MigDir {
     dir.add(
         NOTES,
@@ -48,7 +48,7 @@ fn three(dir: &MigDir) -> &MigDir {
     )
 }
 
-async fn run(url: &SecretString, set: &Migrations) -> Result<Vec<Applied>, Error> {
+async fn run(url: &SecretString, set: &Migrations) -> Result<Vec<Applied>, MigrateError> {
     migrate_with(url, set, &MigrateOptions::default(), |_| {}).await
 }
 
@@ -163,7 +163,7 @@ async fn status_without_permission_is_an_error_not_an_empty_list() {
         .await
         .expect_err("no SELECT on the tracking tables");
     assert!(
-        matches!(&err, Error::MigrateStep { sqlstate: Some(code), .. } if code == "42501"),
+        matches!(&err, MigrateError::Step { .. }) && err.sqlstate() == Some("42501"),
         "{err:?}"
     );
     assert!(
@@ -204,20 +204,20 @@ async fn a_failing_statement_rolls_back_its_whole_migration() {
     .await
     .expect_err("migration 2 fails");
     match &err {
-        Error::Migration(f) => {
+        MigrateError::Failed(f) => {
             assert_eq!(
                 (f.version.as_str(), f.name.as_str(), f.direction.as_str()),
                 ("20240201000002", "breaks", "up")
             );
-            assert_eq!(f.statement, Some(3));
-            assert_eq!(f.sqlstate.as_deref(), Some("42P01"));
+            assert_eq!((f.line, f.column), (Some(5), Some(13)));
+            assert_eq!(f.cause.sqlstate.as_deref(), Some("42P01"));
             assert!(f.rolled_back);
         }
-        other => panic!("expected Error::Migration, got {other:?}"),
+        other => panic!("expected MigrateError::Failed, got {other:?}"),
     }
-    let text = err.to_string();
+    let text = chain(&err);
     assert!(
-        text.contains("migration 20240201000002_breaks (up) failed at statement 3 (line 5: INSERT INTO missing_t VALUES (1))"),
+        text.contains("migration 20240201000002_breaks (up) failed at line 5, column 13 (INSERT INTO missing_t VALUES (1);), rolled back, not recorded: "),
         "{text}"
     );
     assert!(
@@ -285,7 +285,7 @@ async fn an_edited_applied_migration_is_refused_and_reported() {
     let before = catalog_snapshot(&db).await;
     let err = run(&url, &edited).await.expect_err("edited");
     assert!(
-        matches!(&err, Error::ChecksumMismatch { version, name, .. } if version == "20240101000002" && name == "add_functions"),
+        matches!(&err, MigrateError::ChecksumMismatch { version, name, .. } if version == "20240101000002" && name == "add_functions"),
         "{err:?}"
     );
     assert!(
@@ -325,7 +325,7 @@ async fn an_applied_version_unknown_to_the_set_is_refused_and_reported() {
     let before = catalog_snapshot(&db).await;
     let err = run(&url, &set).await.expect_err("unknown applied");
     assert!(
-        matches!(&err, Error::UnknownApplied { version } if version == "20240101000003"),
+        matches!(&err, MigrateError::UnknownApplied { version } if version == "20240101000003"),
         "{err:?}"
     );
     assert!(
@@ -378,7 +378,7 @@ async fn reset_refuses_without_its_guards_or_a_down_and_changes_nothing() {
         let err = reset(&url, &set, ResetGuards { yes_flag, env_yes })
             .await
             .expect_err("refused");
-        assert!(matches!(err, Error::ResetRefused { .. }), "{err:?}");
+        assert!(matches!(err, MigrateError::ResetRefused { .. }), "{err:?}");
         assert!(err.to_string().contains(needs), "{err}");
         assert_eq!(catalog_snapshot(&db).await, before);
     }
@@ -398,7 +398,7 @@ async fn reset_refuses_without_its_guards_or_a_down_and_changes_nothing() {
         .await
         .expect_err("missing down");
     assert!(
-        matches!(&err, Error::MissingDown { version, name } if version == "20240101000002" && name == "add_functions"),
+        matches!(&err, MigrateError::MissingDown { version, name } if version == "20240101000002" && name == "add_functions"),
         "{err:?}"
     );
     assert!(err.to_string().contains("nothing was changed"), "{err}");
@@ -416,7 +416,7 @@ async fn reset_refuses_without_its_guards_or_a_down_and_changes_nothing() {
         .await
         .expect_err("empty down");
     assert!(
-        matches!(&err, Error::MissingDown { version, .. } if version == "20240101000003"),
+        matches!(&err, MigrateError::MissingDown { version, .. } if version == "20240101000003"),
         "{err:?}"
     );
     assert_eq!(catalog_snapshot(&db).await, before);
@@ -492,8 +492,13 @@ async fn an_empty_url_is_refused_with_the_documented_text() {
         "aura-db: migrate URL is empty (set AURA_DB_MIGRATE_URL or the POSTGRES_* variables)";
     let empty = SecretString::from(String::new());
     let err = migrate(&empty).await.expect_err("empty");
-    assert!(matches!(err, Error::EmptyMigrateUrl), "{err:?}");
+    assert!(matches!(err, MigrateError::EmptyUrl), "{err:?}");
     assert_eq!(err.to_string(), TEXT);
+    assert_eq!(
+        aura_db::Error::from(err).to_string(),
+        TEXT,
+        "the same text through the crate's Error"
+    );
     let blank = SecretString::from("  ".to_owned());
     let set = Migrations::default();
     assert_eq!(
@@ -594,7 +599,7 @@ async fn create_index_concurrently_runs_outside_a_transaction() {
     let err = run(&url, &dir.set())
         .await
         .expect_err("CIC in a transaction");
-    let text = err.to_string();
+    let text = chain(&err);
     assert!(
         text.contains("SQLSTATE 25001") && text.contains("run_in_transaction = false"),
         "{text}"
@@ -618,9 +623,17 @@ async fn create_index_concurrently_runs_outside_a_transaction() {
 #[tokio::test]
 async fn invalid_folders_are_refused_before_any_database_work() {
     let dir = MigDir::new();
-    dir.add("20240101000001_a", "SELECT 1;\nCOMMIT;", None);
-    let err = Migrations::from_dir(dir.path()).expect_err("transaction control");
-    assert!(err.to_string().contains("migration 20240101000001_a: up.sql: statement 2 (line 2) is transaction control (COMMIT)"), "{err}");
+    dir.add(
+        "20240101000001_a",
+        "-- nothing yet\n/* still nothing */\n",
+        None,
+    );
+    let err = Migrations::from_dir(dir.path()).expect_err("no SQL");
+    assert!(
+        err.to_string()
+            .contains("migration 20240101000001_a: up.sql has no statement"),
+        "{err}"
+    );
 
     let dir = MigDir::new();
     dir.add("20240101000001_a", "SELECT 1", None)
@@ -834,4 +847,61 @@ async fn the_embedded_migrations_apply_as_the_migrate_role() {
         rows.iter().all(|r| r.state == MigrationState::Applied),
         "{rows:?}"
     );
+}
+
+#[tokio::test]
+async fn transaction_control_in_up_sql_is_reported_as_not_rolled_back() {
+    // No splitter looks for it before running: the runner notices that the migration's SQL
+    // ended its transaction, and says what that means instead of "rolled back".
+    let db = TestDb::empty().await;
+    let url = su_url(&db);
+    let dir = MigDir::new();
+    dir.add(
+        "20240101000001_a",
+        "CREATE TABLE ctl_t (x int);\nCOMMIT;\n",
+        None,
+    )
+    .add("20240101000002_b", "CREATE TABLE after_t (x int);", None);
+    let err = run(&url, &dir.set()).await.expect_err("COMMIT in up.sql");
+    match &err {
+        MigrateError::Failed(f) => assert!(f.transaction_ended && !f.rolled_back, "{f:?}"),
+        other => panic!("expected MigrateError::Failed, got {other:?}"),
+    }
+    let text = chain(&err);
+    assert!(
+        text.contains("migration 20240101000001_a (up) failed, NOT rolled back: its SQL ended the runner's transaction"),
+        "{text}"
+    );
+    assert!(
+        tables(&db).await.contains(&"ctl_t".to_owned()),
+        "committed, as the error says"
+    );
+    assert_eq!(advisory_locks(&db).await, 0);
+}
+
+#[tokio::test]
+async fn an_error_without_a_position_names_the_migration_but_no_line() {
+    // Errors raised while executing (not parsing) carry no position: no line is invented.
+    let db = TestDb::empty().await;
+    let url = su_url(&db);
+    let dir = MigDir::new();
+    dir.add(
+        "20240101000001_dup",
+        "CREATE TABLE dup_t (x int PRIMARY KEY);\nINSERT INTO dup_t VALUES (1);\nINSERT INTO dup_t VALUES (1);\n",
+        None,
+    );
+    let err = run(&url, &dir.set()).await.expect_err("duplicate key");
+    match &err {
+        MigrateError::Failed(f) => {
+            assert_eq!((f.line, f.cause.sqlstate.as_deref()), (None, Some("23505")));
+            assert!(f.rolled_back);
+        }
+        other => panic!("expected MigrateError::Failed, got {other:?}"),
+    }
+    let text = chain(&err);
+    assert!(
+        text.starts_with("aura-db: migration 20240101000001_dup (up) failed, rolled back, not recorded: duplicate key value violates unique constraint \"dup_t_pkey\" (Key (x)=(1) already exists.) (SQLSTATE 23505)"),
+        "{text}"
+    );
+    assert!(tables(&db).await.iter().all(|t| t != "dup_t"));
 }

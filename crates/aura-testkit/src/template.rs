@@ -119,7 +119,7 @@ async fn prepare(db: &Dsn, role_password: &SecretString) -> Result<(), String> {
         .ok_or("the migrate URL of the template is empty")?;
     aura_db::migrate(&migrate_url)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| aura_db::error_chain(&e))?;
     Ok(())
 }
 

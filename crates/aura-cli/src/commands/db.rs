@@ -29,10 +29,12 @@ pub async fn run(cmd: DbCommand) -> Result<ExitCode, String> {
             Ok(code)
         }
         (Ok(code), None) => Ok(code),
+        // The whole chain: a migration error's Display leaves the server's words to its source.
         (Err(err), Some(_)) => Err(format!(
-            "{err} (no database configured: on the local cluster)"
+            "{} (no database configured: on the local cluster)",
+            aura_db::error_chain(&err)
         )),
-        (Err(err), None) => Err(err.to_string()),
+        (Err(err), None) => Err(aura_db::error_chain(&err)),
     }
 }
 

@@ -6,9 +6,12 @@
 
 use std::time::Instant;
 
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
+use diesel_async::RunQueryDsl;
+
+use super::error::MigrateError;
 use super::options::MigrateOptions;
 use super::session::Session;
-use crate::error::Error;
 
 /// The migration lock's key: a session advisory lock on this bigint (`"auramigr"` in ASCII)
 /// serializes migrators. Advisory locks are per database, so migrators of different
@@ -22,17 +25,15 @@ pub const MIGRATION_LOCK_KEY: i64 = 0x6175_7261_6d69_6772;
 /// cancelled (see [`CancelOnDrop`](super::session::CancelOnDrop)), the session's connection
 /// closes, and the server rolls back and releases the lock when the session ends.
 pub(crate) async fn with_lock<T>(
-    session: &Session,
+    session: &mut Session,
     opts: &MigrateOptions,
-    body: impl AsyncFnOnce(&Session) -> Result<T, Error>,
-) -> Result<T, Error> {
+    body: impl AsyncFnOnce(&mut Session) -> Result<T, MigrateError>,
+) -> Result<T, MigrateError> {
     let guard = session.cancel_on_drop();
     let result = match acquire(session, opts).await {
         Ok(()) => {
+            // Every step ends its own transaction (diesel's `transaction`), on error too.
             let result = body(session).await;
-            if result.is_err() {
-                session.rollback_quietly().await;
-            }
             let released = release(session).await;
             result.and_then(|v| released.map(|()| v))
         }
@@ -42,11 +43,11 @@ pub(crate) async fn with_lock<T>(
     result
 }
 
-async fn acquire(session: &Session, opts: &MigrateOptions) -> Result<(), Error> {
+async fn acquire(session: &mut Session, opts: &MigrateOptions) -> Result<(), MigrateError> {
     let started = Instant::now();
     let mut announced = false;
     loop {
-        if try_lock(session).await? {
+        if lock_call(session, "pg_try_advisory_lock", "taking the migration lock").await? {
             if announced {
                 tracing::info!(waited = ?started.elapsed(), "migration lock acquired");
             }
@@ -55,7 +56,7 @@ async fn acquire(session: &Session, opts: &MigrateOptions) -> Result<(), Error> 
         let waited = started.elapsed();
         if waited >= opts.lock_wait {
             let (holder_pid, holder_application) = holder(session).await?;
-            return Err(Error::LockTimeout {
+            return Err(MigrateError::LockTimeout {
                 waited,
                 holder_pid,
                 holder_application,
@@ -74,49 +75,55 @@ async fn acquire(session: &Session, opts: &MigrateOptions) -> Result<(), Error> 
     }
 }
 
-async fn try_lock(session: &Session) -> Result<bool, Error> {
-    let row = session
-        .client
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+/// `SELECT <function>(MIGRATION_LOCK_KEY)`.
+async fn lock_call(
+    session: &mut Session,
+    function: &str,
+    step: &str,
+) -> Result<bool, MigrateError> {
+    diesel::dsl::sql::<Bool>(&format!("SELECT {function}("))
+        .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+        .sql(")")
+        .get_result(session.conn())
         .await
-        .map_err(|e| Error::migrate_step("taking the migration lock", &e))?;
-    Ok(row.get(0))
+        .map_err(|e| MigrateError::step(step, &e))
 }
 
-async fn release(session: &Session) -> Result<(), Error> {
-    let row = session
-        .client
-        .query_one("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
-        .await
-        .map_err(|e| Error::migrate_step("releasing the migration lock", &e))?;
-    let released: bool = row.get(0);
-    if !released {
+async fn release(session: &mut Session) -> Result<(), MigrateError> {
+    if !lock_call(
+        session,
+        "pg_advisory_unlock",
+        "releasing the migration lock",
+    )
+    .await?
+    {
         tracing::warn!("the migration lock was not held at release");
     }
     Ok(())
 }
 
 /// The backend pid and application_name of the session holding the lock in this database.
-async fn holder(session: &Session) -> Result<(Option<i32>, Option<String>), Error> {
+async fn holder(session: &mut Session) -> Result<(Option<i32>, Option<String>), MigrateError> {
     // A bigint key shows in pg_locks as classid = high 32 bits, objid = low 32 bits,
     // objsubid = 1.
     let hi = MIGRATION_LOCK_KEY >> 32;
     let lo = MIGRATION_LOCK_KEY & 0xffff_ffff;
-    let row = session
-        .client
-        .query_opt(
-            "SELECT l.pid, a.application_name::text \
+    let rows: Vec<(i32, Option<String>)> = diesel::dsl::sql::<(Integer, Nullable<Text>)>(
+        "SELECT l.pid, a.application_name::text \
              FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid \
              WHERE l.locktype = 'advisory' AND l.granted \
                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-               AND l.classid::bigint = $1 AND l.objid::bigint = $2 AND l.objsubid = 1 \
-             LIMIT 1",
-            &[&hi, &lo],
-        )
-        .await
-        .map_err(|e| Error::migrate_step("looking up the migration lock's holder", &e))?;
-    Ok(match row {
-        Some(r) => (r.get(0), r.get(1)),
+               AND l.classid::bigint = ",
+    )
+    .bind::<BigInt, _>(hi)
+    .sql(" AND l.objid::bigint = ")
+    .bind::<BigInt, _>(lo)
+    .sql(" AND l.objsubid = 1 LIMIT 1")
+    .load(session.conn())
+    .await
+    .map_err(|e| MigrateError::step("looking up the migration lock's holder", &e))?;
+    Ok(match rows.into_iter().next() {
+        Some((pid, app)) => (Some(pid), app),
         None => (None, None),
     })
 }

@@ -4,6 +4,7 @@
 
 use secrecy::SecretString;
 
+use super::error::MigrateError;
 use super::lock::with_lock;
 use super::options::MigrateOptions;
 use super::plan::plan;
@@ -12,7 +13,6 @@ use super::session::Session;
 use super::set::Migrations;
 use super::tracking;
 use crate::config::vars::AURA_RESET_YES;
-use crate::error::Error;
 
 /// The two confirmations `reset` needs: the caller's flag (`--yes`) and the environment
 /// (`AURA_RESET_YES=1`), so neither a stray flag nor a stray variable alone wipes a database.
@@ -33,7 +33,7 @@ impl ResetGuards {
         }
     }
 
-    fn check(self) -> Result<(), Error> {
+    fn check(self) -> Result<(), MigrateError> {
         let reason = match (self.yes_flag, self.env_yes) {
             (true, true) => return Ok(()),
             (false, false) => {
@@ -42,7 +42,7 @@ impl ResetGuards {
             (false, true) => "it needs --yes",
             (true, false) => "it needs AURA_RESET_YES=1 in the environment",
         };
-        Err(Error::ResetRefused {
+        Err(MigrateError::ResetRefused {
             reason: reason.to_owned(),
         })
     }
@@ -67,7 +67,7 @@ pub async fn reset(
     migrate_url: &SecretString,
     set: &Migrations,
     guards: ResetGuards,
-) -> Result<ResetReport, Error> {
+) -> Result<ResetReport, MigrateError> {
     reset_with(migrate_url, set, guards, &MigrateOptions::default()).await
 }
 
@@ -77,14 +77,14 @@ pub async fn reset_with(
     set: &Migrations,
     guards: ResetGuards,
     opts: &MigrateOptions,
-) -> Result<ResetReport, Error> {
+) -> Result<ResetReport, MigrateError> {
     guards.check()?;
-    let session = Session::open(migrate_url, opts).await?;
-    with_lock(&session, opts, async |s| {
+    let mut session = Session::open(migrate_url, opts).await?;
+    with_lock(&mut session, opts, async |s| {
         let rows = tracking::read(s).await?.unwrap_or_default();
         let plan = plan(set, &rows)?;
         if let Some(m) = plan.applied.iter().find(|m| !m.is_reversible()) {
-            return Err(Error::MissingDown {
+            return Err(MigrateError::MissingDown {
                 version: m.version().to_owned(),
                 name: m.name().to_owned(),
             });
@@ -92,12 +92,12 @@ pub async fn reset_with(
         tracking::ensure(s).await?;
         let mut report = ResetReport::default();
         for m in plan.applied.iter().rev() {
-            let done = run(s, m, Direction::Down).await?;
+            let done = run(s, set, m, Direction::Down).await?;
             tracing::info!(version = m.version(), name = m.name(), took = ?done.duration, "reverted migration");
             report.reverted.push(done);
         }
         for m in set {
-            let done = run(s, m, Direction::Up).await?;
+            let done = run(s, set, m, Direction::Up).await?;
             tracing::info!(version = m.version(), name = m.name(), took = ?done.duration, "applied migration");
             report.applied.push(done);
         }

@@ -1,13 +1,27 @@
-//! Running one migration up or down: statement by statement, in one transaction with its
-//! bookkeeping (unless `run_in_transaction = false`), so a failure leaves nothing of it and
-//! names the statement.
+//! Running one migration up or down through diesel's `MigrationHarness`, whole (one
+//! batch, as `diesel migration run` sends it), with its bookkeeping:
+//!
+//! - `run_in_transaction = true` (the default): we open the transaction, the harness's own
+//!   becomes a savepoint inside it, and the checksum row is written before our COMMIT, so
+//!   the migration, diesel's row and ours commit or roll back together.
+//! - `run_in_transaction = false`: the harness runs it without a transaction and writes
+//!   diesel's row; the checksum row follows. A failure keeps what ran before it.
 
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
-use super::session::Session;
-use super::set::{Migration, Sql};
-use super::tracking;
-use crate::error::{Error, pg_message};
+use diesel::Connection;
+use diesel::connection::BoxableConnection;
+use diesel::migration::{Migration as DieselMigration, MigrationMetadata, MigrationName};
+use diesel::pg::Pg;
+use diesel::result::Error as DieselError;
+use diesel::sql_types::{BigInt, Nullable};
+use diesel_migrations::MigrationHarness;
+
+use super::error::{MigrateError, MigrationFailure, SqlError, locate};
+use super::session::{FailedSql, Session, Wrapper};
+use super::set::{Migration, Migrations};
+use super::tracking::{self, CHECKSUM_TABLE};
 
 /// A migration that ran (up or down).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,53 +30,8 @@ pub struct Applied {
     pub version: String,
     /// Its name.
     pub name: String,
-    /// How long its statements took.
+    /// How long its SQL took.
     pub duration: Duration,
-}
-
-/// Where and why a migration failed: the payload of [`Error::Migration`].
-///
-/// A migration that runs in a transaction (the default) was rolled back whole and is not
-/// recorded; one with `run_in_transaction = false` kept what ran before the failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MigrationFailure {
-    /// The migration's version.
-    pub version: String,
-    /// The migration's name (the folder name after the version).
-    pub name: String,
-    /// `up` or `down`.
-    pub direction: String,
-    /// 1-based number of the failing statement in its file; `None` when the failure was the
-    /// runner's own step (BEGIN, recording, COMMIT).
-    pub statement: Option<usize>,
-    /// Where, for people: `statement 3 (line 7: CREATE TABLE c (…)`, `COMMIT`, ….
-    pub at: String,
-    /// The server's SQLSTATE, when it gave one.
-    pub sqlstate: Option<String>,
-    /// The server's message (with its detail), or the client's.
-    pub message: String,
-    /// Whether the migration's transaction was rolled back (false only with
-    /// `run_in_transaction = false`).
-    pub rolled_back: bool,
-}
-
-impl std::fmt::Display for MigrationFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "migration {}_{} ({}) failed at {}: {}",
-            self.version, self.name, self.direction, self.at, self.message
-        )?;
-        if let Some(code) = &self.sqlstate {
-            write!(f, " (SQLSTATE {code})")?;
-        }
-        f.write_str(if self.rolled_back {
-            "; rolled back, not recorded"
-        } else {
-            "; not rolled back (run_in_transaction = false): what ran before the failure \
-             stayed applied; not recorded"
-        })
-    }
 }
 
 /// Which file runs.
@@ -72,113 +41,175 @@ pub(crate) enum Direction {
     Down,
 }
 
-impl Direction {
-    fn as_str(self) -> &'static str {
-        match self {
-            Direction::Up => "up",
-            Direction::Down => "down",
-        }
+/// Why a run failed, as seen on the blocking thread: something failed (the migration's
+/// SQL, which [`Watched`] notes with its text, or BEGIN, diesel's row, our row, COMMIT).
+struct Fail(SqlError);
+
+impl From<DieselError> for Fail {
+    fn from(e: DieselError) -> Self {
+        Fail(SqlError::from_diesel(&e))
     }
 }
 
-/// Longest first line shown in an error.
-const FIRST_LINE_MAX: usize = 80;
-
-/// Runs `m` in `direction` and records it; the caller holds the migration lock.
+/// Runs `m` of `set` in `direction` and records it; the caller holds the migration lock.
 pub(crate) async fn run(
-    s: &Session,
+    s: &mut Session,
+    set: &Migrations,
     m: &Migration,
     direction: Direction,
-) -> Result<Applied, Error> {
-    let sql = match direction {
-        Direction::Up => &m.up,
-        // reset checked `is_reversible` for every migration it reverts.
-        Direction::Down => m.down.as_ref().ok_or_else(|| Error::MissingDown {
-            version: m.version().to_owned(),
-            name: m.name().to_owned(),
-        })?,
-    };
-    let in_tx = m.run_in_transaction();
-    let fail = |at: String, statement: Option<usize>, err: &tokio_postgres::Error| {
-        let (mut message, sqlstate) = pg_message(err);
-        if sqlstate.as_deref() == Some("25001") && in_tx {
-            message.push_str(
-                " (this statement needs its own migration with run_in_transaction = false in \
-                 metadata.toml)",
-            );
-        }
-        Error::Migration(Box::new(MigrationFailure {
-            version: m.version().to_owned(),
-            name: m.name().to_owned(),
-            direction: direction.as_str().to_owned(),
-            statement,
-            at,
-            sqlstate,
-            message,
-            rolled_back: in_tx,
-        }))
-    };
-
-    let started = Instant::now();
-    if in_tx {
-        s.client
-            .batch_execute("BEGIN")
-            .await
-            .map_err(|e| fail("BEGIN".to_owned(), None, &e))?;
-    }
-    if let Err((n, e)) = statements(s, sql).await {
-        if in_tx {
-            s.rollback_quietly().await;
-        }
-        let st = sql.statements[n];
-        let at = format!(
-            "statement {} (line {}: {})",
-            n + 1,
-            st.line,
-            st.first_line(&sql.text, FIRST_LINE_MAX)
-        );
-        return Err(fail(at, Some(n + 1), &e));
-    }
-    let took = started.elapsed();
-
-    // The bookkeeping: inside the migration's transaction, or in one of its own.
-    let record = async || {
-        if !in_tx {
-            s.client.batch_execute("BEGIN").await?;
-        }
-        match direction {
-            Direction::Up => tracking::record_applied(s, m, took).await?,
-            Direction::Down => tracking::record_reverted(s, m).await?,
-        }
-        Ok::<(), tokio_postgres::Error>(())
-    };
-    if let Err(e) = record().await {
-        s.rollback_quietly().await;
-        return Err(fail(
-            format!("recording it in schema {:?}", s.schema_name),
-            None,
-            &e,
-        ));
-    }
-    if let Err(e) = s.client.batch_execute("COMMIT").await {
-        s.rollback_quietly().await;
-        return Err(fail("COMMIT".to_owned(), None, &e));
-    }
+) -> Result<Applied, MigrateError> {
+    let (source, owned, table) = (set.source.clone(), m.clone(), s.qualified(CHECKSUM_TABLE));
+    let failed = s.failed_sql.clone();
+    let duration = s
+        .blocking(move |conn| {
+            let inner = source.find(&owned)?;
+            let watched = Watched {
+                inner,
+                failed,
+                failure: RefCell::new(None),
+                tx_ended: Cell::new(false),
+            };
+            let result = apply(conn, &watched, &owned, direction, &table);
+            let (sent, cause) = match (result, watched.failure.into_inner()) {
+                (Ok(duration), _) => return Ok(duration),
+                (Err(_), Some((sent, cause))) => (sent, cause),
+                (Err(Fail(cause)), None) => (None, cause),
+            };
+            let ended = watched.tx_ended.get();
+            Err(failure(&owned, direction, sent.as_deref(), cause, ended))
+        })
+        .await?;
     Ok(Applied {
         version: m.version().to_owned(),
         name: m.name().to_owned(),
-        duration: took,
+        duration,
     })
 }
 
-/// Sends each statement on its own (simple query protocol: any statement, no parameters).
-/// On failure, the index of the failing statement and the error.
-async fn statements(s: &Session, sql: &Sql) -> Result<(), (usize, tokio_postgres::Error)> {
-    for (n, st) in sql.statements.iter().enumerate() {
-        s.client
-            .batch_execute(st.text(&sql.text))
-            .await
-            .map_err(|e| (n, e))?;
+/// The harness's run (or revert) and our checksum row, in one transaction unless the
+/// migration opts out. Returns how long the harness took.
+fn apply(
+    conn: &mut Wrapper,
+    watched: &Watched,
+    m: &Migration,
+    direction: Direction,
+    checksum_table: &str,
+) -> Result<Duration, Fail> {
+    let in_tx = m.run_in_transaction();
+    let body = |conn: &mut Wrapper| {
+        // Our transaction's id: if the migration's SQL ends it (COMMIT, ROLLBACK or BEGIN
+        // in the file), what ran is not rolled back with it, and the error must say so.
+        let xid = if in_tx {
+            tx_id(conn, "txid_current")?
+        } else {
+            None
+        };
+        let started = Instant::now();
+        let ran = match direction {
+            Direction::Up => conn.run_migration(watched),
+            Direction::Down => conn.revert_migration(watched),
+        };
+        let took = started.elapsed();
+        if let Err(e) = ran {
+            if xid.is_some() && tx_id(conn, "txid_current_if_assigned").ok().flatten() != xid {
+                watched.tx_ended.set(true);
+            }
+            return Err(Fail(SqlError::client(&*e)));
+        }
+        let applied = (direction == Direction::Up).then_some(took);
+        tracking::record(conn, checksum_table, m, applied)?;
+        Ok(took)
+    };
+    if in_tx {
+        conn.transaction(body)
+    } else {
+        body(conn)
     }
-    Ok(())
+}
+
+/// `SELECT <function>()`: our transaction's id (`txid_current`), or the current one's if
+/// it has one (`txid_current_if_assigned`: NULL outside a transaction block).
+fn tx_id(conn: &mut Wrapper, function: &str) -> Result<Option<i64>, DieselError> {
+    use diesel::RunQueryDsl as Sync;
+    Sync::get_result(
+        diesel::dsl::sql::<Nullable<BigInt>>(&format!("SELECT {function}()")),
+        conn,
+    )
+}
+
+/// diesel's migration, noting the failure of its own SQL (text as sent and error, from
+/// the session's instrumentation) at the moment it happens.
+struct Watched {
+    inner: Box<dyn DieselMigration<Pg>>,
+    failed: FailedSql,
+    failure: RefCell<Option<(Option<String>, SqlError)>>,
+    /// The migration's SQL ended the runner's transaction.
+    tx_ended: Cell<bool>,
+}
+
+impl Watched {
+    fn watch(&self, result: diesel::migration::Result<()>) -> diesel::migration::Result<()> {
+        if let Err(e) = &result {
+            let captured = self.failed.take();
+            let cause = captured
+                .as_ref()
+                .map_or_else(|| SqlError::client(&**e), |(_, cause)| cause.clone());
+            *self.failure.borrow_mut() = Some((captured.map(|(sql, _)| sql), cause));
+        }
+        result
+    }
+}
+
+impl DieselMigration<Pg> for Watched {
+    fn run(&self, conn: &mut dyn BoxableConnection<Pg>) -> diesel::migration::Result<()> {
+        self.failed.take();
+        self.watch(self.inner.run(conn))
+    }
+
+    fn revert(&self, conn: &mut dyn BoxableConnection<Pg>) -> diesel::migration::Result<()> {
+        self.failed.take();
+        self.watch(self.inner.revert(conn))
+    }
+
+    fn metadata(&self) -> &dyn MigrationMetadata {
+        self.inner.metadata()
+    }
+
+    fn name(&self) -> &dyn MigrationName {
+        self.inner.name()
+    }
+}
+
+/// The error of a failed run: the migration, the line of the server's error position in
+/// the text sent (when it gave one), and the server's error as the source.
+fn failure(
+    m: &Migration,
+    direction: Direction,
+    sent: Option<&str>,
+    mut cause: SqlError,
+    tx_ended: bool,
+) -> MigrateError {
+    let in_tx = m.run_in_transaction();
+    if cause.sqlstate.as_deref() == Some("25001") && in_tx {
+        cause.message.push_str(
+            " (this statement needs its own migration with run_in_transaction = false in \
+             metadata.toml)",
+        );
+    }
+    let at = sent.zip(cause.position).map(|(sql, p)| locate(sql, p));
+    MigrateError::Failed(Box::new(MigrationFailure {
+        version: m.version().to_owned(),
+        name: m.name().to_owned(),
+        direction: match direction {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        }
+        .to_owned(),
+        line: at.as_ref().map(|a| a.0),
+        column: at.as_ref().map(|a| a.1),
+        line_text: at.map(|a| a.2),
+        rolled_back: in_tx && !tx_ended,
+        transaction_ended: tx_ended,
+        cause,
+    }))
 }

@@ -1,74 +1,112 @@
-//! The migrator's own session: one dedicated connection (never a pooled one: a session
-//! advisory lock would leak through the pool, and PgBouncer's transaction mode gives no
-//! mutual exclusion), with the settings migrations rely on.
+//! The migrator's own session: one dedicated connection from the crate's one connect path
+//! (never a pooled one: a session advisory lock would leak through the pool, and
+//! PgBouncer's transaction mode gives no mutual exclusion), with the settings migrations
+//! rely on.
+//!
+//! Async steps (lock, tracking tables) run on the `AsyncPgConnection`; diesel's
+//! `MigrationHarness` is synchronous, so [`Session::blocking`] lends the connection to a
+//! `spawn_blocking` thread as an `AsyncConnectionWrapper`. That works on every runtime
+//! flavour (diesel-async's `AsyncMigrationHarness` uses `block_in_place`, which panics on a
+//! current-thread runtime).
 
+use std::sync::{Arc, Mutex, PoisonError};
+
+use diesel::connection::InstrumentationEvent;
+use diesel::sql_types::{Nullable, Text};
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use secrecy::{ExposeSecret, SecretString};
-use tokio_postgres::{CancelToken, Client, NoTls};
+use tokio_postgres::{CancelToken, NoTls};
 
+use super::error::{MigrateError, SqlError};
 use super::options::MigrateOptions;
 use crate::connect::ConnectSpec;
 use crate::dsn::Dsn;
-use crate::error::Error;
 use crate::ident::quote_ident;
+
+/// The blocking view of the session's connection that diesel's harness runs on.
+pub(crate) type Wrapper = AsyncConnectionWrapper<AsyncPgConnection>;
 
 /// A connected, configured migrator session.
 pub(crate) struct Session {
-    pub(crate) client: Client,
+    /// `None` only while lent to [`Session::blocking`].
+    conn: Option<AsyncPgConnection>,
+    cancel: CancelToken,
+    /// The last statement that failed, as sent, with its error.
+    pub(crate) failed_sql: FailedSql,
     /// `current_schema()` at connect time, double-quoted: where the tracking tables live.
     pub(crate) schema: String,
-    /// The same, unquoted (for messages and catalog lookups).
+    /// The same, unquoted (for messages).
     pub(crate) schema_name: String,
 }
 
 impl Session {
     /// Checks the URL, connects, and applies the session settings.
-    pub(crate) async fn open(url: &SecretString, opts: &MigrateOptions) -> Result<Self, Error> {
+    pub(crate) async fn open(
+        url: &SecretString,
+        opts: &MigrateOptions,
+    ) -> Result<Self, MigrateError> {
         if url.expose_secret().trim().is_empty() {
-            return Err(Error::EmptyMigrateUrl);
+            return Err(MigrateError::EmptyUrl);
         }
-        let dsn = Dsn::parse("migrate URL", url.clone())?;
+        let dsn = Dsn::parse("migrate URL", url.clone()).map_err(MigrateError::session)?;
         let spec = ConnectSpec::single(&dsn, &opts.application_name, opts.connect_timeout);
-        let client = spec.connect_raw().await?;
+        let mut conn = spec.connect().await.map_err(MigrateError::session)?;
+
+        // The server's error position counts characters of the text it was sent: keep the
+        // text of a failed statement to turn the position into a line.
+        let failed_sql = FailedSql::default();
+        let keep = failed_sql.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::FinishQuery {
+                query,
+                error: Some(e),
+                ..
+            } = event
+            {
+                *keep.lock() = Some((query.to_string(), SqlError::from_diesel(e)));
+            }
+        });
 
         // client_connection_check_interval: a backend whose client vanished (a SIGKILLed
         // migrator) notices within a second, even inside a long statement, ends, and frees
-        // the lock. standard_conforming_strings: the statement splitter reads '…' that way.
-        let mut settings = String::from(
-            "SET client_connection_check_interval = '1s'; SET standard_conforming_strings = on;",
-        );
+        // the lock.
+        let mut settings = String::from("SET client_connection_check_interval = '1s';");
         if let Some(t) = opts.statement_timeout {
             settings.push_str(&format!(" SET statement_timeout = {};", t.as_millis()));
         }
         if let Some(t) = opts.ddl_lock_timeout {
             settings.push_str(&format!(" SET lock_timeout = {};", t.as_millis()));
         }
-        client
-            .batch_execute(&settings)
+        conn.batch_execute(&settings)
             .await
-            .map_err(|e| Error::migrate_step(format!("session setup on {}", spec.target()), &e))?;
+            .map_err(|e| MigrateError::step(format!("session setup on {}", spec.target()), &e))?;
 
-        let row = client
-            .query_one(
+        let (schema, search_path): (Option<String>, String) =
+            diesel::dsl::sql::<(Nullable<Text>, Text)>(
                 "SELECT current_schema()::text, current_setting('search_path')",
-                &[],
             )
+            .get_result(&mut conn)
             .await
-            .map_err(|e| Error::migrate_step("reading current_schema()", &e))?;
-        let schema: Option<String> = row.get(0);
-        let search_path: String = row.get(1);
-        let schema_name = schema.ok_or_else(|| Error::MigrateStep {
-            step: format!("finding the migrations schema on {}", spec.target()),
-            message: format!(
-                "no schema of search_path ({search_path}) exists and is usable by this role; \
-                 the migrate role's search_path should name its schema (role bootstrap sets it)"
-            ),
-            sqlstate: None,
+            .map_err(|e| MigrateError::step("reading current_schema()", &e))?;
+        let schema_name = schema.ok_or_else(|| MigrateError::NoSchema {
+            search_path,
+            target: spec.target().to_owned(),
         })?;
         Ok(Session {
-            client,
+            cancel: conn.cancel_token(),
+            conn: Some(conn),
+            failed_sql,
             schema: quote_ident(&schema_name),
             schema_name,
         })
+    }
+
+    /// The connection, for async steps.
+    pub(crate) fn conn(&mut self) -> &mut AsyncPgConnection {
+        self.conn
+            .as_mut()
+            .expect("the connection is back from every blocking step")
     }
 
     /// `"schema".table`.
@@ -76,29 +114,64 @@ impl Session {
         format!("{}.{table}", self.schema)
     }
 
+    /// Runs `f` on a blocking thread with the connection as diesel's synchronous
+    /// `Connection`, then takes the connection back. A panic in `f` is resumed here.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Wrapper) -> T + Send + 'static,
+    ) -> T {
+        let conn = self
+            .conn
+            .take()
+            .expect("the connection is back from every blocking step");
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut wrapper = Wrapper::from(conn);
+            let out = f(&mut wrapper);
+            (wrapper.into_inner(), out)
+        })
+        .await;
+        match joined {
+            Ok((conn, out)) => {
+                self.conn = Some(conn);
+                out
+            }
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
     /// A guard that, if dropped before [`CancelOnDrop::disarm`], cancels the statement this
     /// session is running. See [`CancelOnDrop`].
     pub(crate) fn cancel_on_drop(&self) -> CancelOnDrop {
         CancelOnDrop {
-            token: Some(self.client.cancel_token()),
+            token: Some(self.cancel.clone()),
         }
     }
+}
 
-    /// Ends whatever transaction a failed step left open. Errors are ignored: the caller is
-    /// already returning one, and a broken session ends with the connection.
-    pub(crate) async fn rollback_quietly(&self) {
-        let _ = self.client.batch_execute("ROLLBACK").await;
+/// The last statement that failed on the session, as sent (diesel's query text), with its
+/// error: the server's error position counts characters of that text.
+#[derive(Clone, Default)]
+pub(crate) struct FailedSql(Arc<Mutex<Option<(String, SqlError)>>>);
+
+impl FailedSql {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(String, SqlError)>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes it.
+    pub(crate) fn take(&self) -> Option<(String, SqlError)> {
+        self.lock().take()
     }
 }
 
 /// Cancels the session's running statement when dropped armed: when the caller drops the
 /// migration future (a timeout, a cancelled task) in the middle of a statement.
 ///
-/// Dropping the `Client` alone is not enough: tokio-postgres keeps the socket open until the
-/// in-flight statement's response arrives, so the backend would run it to the end (a long
-/// index build, a `pg_sleep`) while holding the migration lock. The cancel request makes
-/// that response arrive now (an error); the connection then closes, the backend rolls the
-/// migration back and the lock is free.
+/// Dropping the connection alone is not enough: a statement running on a blocking thread
+/// (the harness) keeps that thread and the connection until it ends, so the backend would
+/// run it to the end (a long index build, a `pg_sleep`) while holding the migration lock.
+/// The cancel request ends it now (an error); the migration's transaction rolls back, the
+/// blocking step returns, the connection closes and the lock is free.
 pub(crate) struct CancelOnDrop {
     token: Option<CancelToken>,
 }

@@ -1,46 +1,40 @@
-//! [`Migrations`]: an ordered set of checked migrations, embedded in the binary or read from
-//! a folder.
+//! [`Migrations`]: an ordered set of checked migrations, from `embed_migrations!` (the
+//! workspace's `migrations/`) or from a folder (diesel's `FileBasedMigrations`).
 
-use std::borrow::Cow;
-use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use sha2::{Digest, Sha256};
+use diesel::migration::{Migration as DieselMigration, MigrationSource};
+use diesel::pg::Pg;
+use diesel_migrations::{EmbeddedMigrations, FileBasedMigrations, embed_migrations};
 
-use super::layout::{self, RawMigration};
-use super::split::Stmt;
-use crate::error::Error;
+use super::error::MigrateError;
+use super::layout::{self, Checked};
 
-/// One file's SQL with its statements.
-#[derive(Clone)]
-pub(crate) struct Sql {
-    pub(crate) text: Cow<'static, str>,
-    pub(crate) statements: Vec<Stmt>,
+/// The workspace's migrations, embedded by diesel's macro.
+const EMBEDDED: EmbeddedMigrations = embed_migrations!("../../migrations");
+
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/migration_checks.rs"));
 }
 
 /// One migration: `<version>_<name>/up.sql` (+ `down.sql`, `metadata.toml`).
-#[derive(Clone)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Migration {
-    version: String,
-    name: String,
     dir_name: String,
-    run_in_transaction: bool,
-    checksum: String,
-    pub(crate) up: Sql,
-    pub(crate) down: Option<Sql>,
+    checked: Checked,
 }
 
 impl Migration {
     /// diesel's version: the folder name before the first `_`, dashes removed. This is what
     /// `__diesel_schema_migrations.version` holds.
     pub fn version(&self) -> &str {
-        &self.version
+        &self.checked.version
     }
 
     /// The folder name after the first `_` (`create_users`).
     pub fn name(&self) -> &str {
-        &self.name
+        &self.checked.name
     }
 
     /// The folder name as written (`2024-05-01-120000_create_users`).
@@ -51,69 +45,48 @@ impl Migration {
     /// False when `metadata.toml` says `run_in_transaction = false` (e.g. `CREATE INDEX
     /// CONCURRENTLY`); such a migration is not atomic.
     pub fn run_in_transaction(&self) -> bool {
-        self.run_in_transaction
+        self.checked.run_in_transaction
     }
 
     /// Lower-case hex sha256 of `up.sql` (CRLF line endings read as LF, so a Windows
     /// checkout does not look edited). Recorded when the migration is applied and compared
     /// on every later run.
     pub fn checksum(&self) -> &str {
-        &self.checksum
+        &self.checked.checksum
     }
 
-    /// True when `down.sql` exists and holds at least one statement: what `reset` needs.
+    /// True when `down.sql` exists and holds more than comments: what `reset` needs.
     pub fn is_reversible(&self) -> bool {
-        self.down.as_ref().is_some_and(|d| !d.statements.is_empty())
+        self.checked.reversible
     }
+}
 
-    /// How many statements `up.sql` holds.
-    pub fn statement_count(&self) -> usize {
-        self.up.statements.len()
-    }
+/// Where diesel's migration objects come from.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Source {
+    #[default]
+    Embedded,
+    Dir(PathBuf),
+}
 
-    fn from_raw(
-        raw: RawMigration,
-        up: Cow<'static, str>,
-        down: Option<Cow<'static, str>>,
-    ) -> Result<Self, Error> {
-        let checked = layout::check(&raw).map_err(|reason| Error::MigrationSource {
-            path: raw.dir.display().to_string(),
+impl Source {
+    /// diesel's migration for `m`, run by the harness.
+    pub(crate) fn find(&self, m: &Migration) -> Result<Box<dyn DieselMigration<Pg>>, MigrateError> {
+        let missing = |reason: String| MigrateError::Source {
+            path: m.dir_name().to_owned(),
             reason,
-        })?;
-        Ok(Migration {
-            checksum: checksum(&up),
-            version: checked.version,
-            name: checked.name,
-            dir_name: raw.dir_name,
-            run_in_transaction: checked.run_in_transaction,
-            up: Sql {
-                text: up,
-                statements: checked.up,
-            },
-            down: down
-                .zip(checked.down)
-                .map(|(text, statements)| Sql { text, statements }),
-        })
+        };
+        let all = match self {
+            Source::Embedded => MigrationSource::<Pg>::migrations(&EMBEDDED),
+            Source::Dir(path) => FileBasedMigrations::from_path(path)
+                .map_err(|e| missing(e.to_string()))?
+                .migrations(),
+        };
+        all.map_err(|e| missing(e.to_string()))?
+            .into_iter()
+            .find(|d| d.name().to_string() == m.dir_name)
+            .ok_or_else(|| missing("no longer in the migrations folder".to_owned()))
     }
-}
-
-impl fmt::Debug for Migration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Migration")
-            .field("version", &self.version)
-            .field("name", &self.name)
-            .field("run_in_transaction", &self.run_in_transaction)
-            .field("statements", &self.up.statements.len())
-            .field("reversible", &self.is_reversible())
-            .field("checksum", &self.checksum)
-            .finish()
-    }
-}
-
-/// sha256 of `sql` with `\r\n` read as `\n`, as lower-case hex.
-pub(crate) fn checksum(sql: &str) -> String {
-    let digest = Sha256::digest(sql.replace("\r\n", "\n").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An ordered set of migrations (by version), each checked against the layout rules of
@@ -121,75 +94,75 @@ pub(crate) fn checksum(sql: &str) -> String {
 #[derive(Clone, Debug, Default)]
 pub struct Migrations {
     list: Vec<Migration>,
-}
-
-/// What `build.rs` embeds per migration folder.
-struct Embedded {
-    dir_name: &'static str,
-    up: &'static str,
-    down: Option<&'static str>,
-    metadata: Option<&'static str>,
-}
-
-mod generated {
-    include!(concat!(env!("OUT_DIR"), "/embedded_migrations.rs"));
+    pub(crate) source: Source,
 }
 
 impl Migrations {
-    /// The migrations of the workspace's `migrations/` folder, embedded at build time
-    /// (`build.rs` checked them with the same rules, so this cannot fail).
+    /// The migrations of the workspace's `migrations/` folder, embedded at build time by
+    /// `embed_migrations!` (`build.rs` checked them with the same rules and recorded their
+    /// checksums, so this cannot fail).
     pub fn embedded() -> &'static Migrations {
-        static EMBEDDED: OnceLock<Migrations> = OnceLock::new();
-        EMBEDDED.get_or_init(|| {
-            let list = generated::EMBEDDED
+        static SET: OnceLock<Migrations> = OnceLock::new();
+        SET.get_or_init(|| {
+            let list = generated::CHECKS
                 .iter()
-                .map(|e| {
-                    let raw = RawMigration {
-                        dir_name: e.dir_name.to_owned(),
-                        dir: Path::new("migrations").join(e.dir_name),
-                        up: e.up.to_owned(),
-                        down: e.down.map(str::to_owned),
-                        metadata: e.metadata.map(str::to_owned),
-                    };
-                    Migration::from_raw(raw, Cow::Borrowed(e.up), e.down.map(Cow::Borrowed))
+                .map(|&(dir_name, checksum, reversible, run_in_transaction)| {
+                    let (version, name) = layout::parse_dir_name(dir_name)
+                        .unwrap_or_else(|e| panic!("checked by build.rs: {e}"));
+                    Migration {
+                        dir_name: dir_name.to_owned(),
+                        checked: Checked {
+                            version,
+                            name,
+                            run_in_transaction,
+                            checksum: checksum.to_owned(),
+                            reversible,
+                        },
+                    }
                 })
-                .collect::<Result<Vec<_>, _>>()
-                .unwrap_or_else(|e| panic!("embedded migrations were checked by build.rs: {e}"));
-            Migrations::from_list(list).unwrap_or_else(|e| panic!("embedded migrations: {e}"))
+                .collect();
+            Migrations::from_list(list, Source::Embedded)
+                .unwrap_or_else(|e| panic!("embedded migrations: {e}"))
         })
     }
 
     /// Reads and checks the migrations of a folder laid out like `migrations/` (tests,
-    /// tools). The error names the folder or file at fault and the rule it breaks.
-    pub fn from_dir(path: impl AsRef<Path>) -> Result<Migrations, Error> {
+    /// tools); they run from the folder, through diesel's `FileBasedMigrations`. The error
+    /// names the folder or file at fault and the rule it breaks.
+    pub fn from_dir(path: impl AsRef<Path>) -> Result<Migrations, MigrateError> {
         let path = path.as_ref();
-        let raws = layout::scan(path).map_err(|reason| Error::MigrationSource {
+        let invalid = |reason: String| MigrateError::Source {
             path: path.display().to_string(),
             reason,
-        })?;
-        let list = raws
+        };
+        let list = layout::scan(path)
+            .map_err(invalid)?
             .into_iter()
             .map(|raw| {
-                let up = Cow::Owned(raw.up.clone());
-                let down = raw.down.clone().map(Cow::Owned);
-                Migration::from_raw(raw, up, down)
+                let checked = layout::check(&raw).map_err(invalid)?;
+                Ok(Migration {
+                    dir_name: raw.dir_name,
+                    checked,
+                })
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        Migrations::from_list(list)
+            .collect::<Result<Vec<_>, MigrateError>>()?;
+        FileBasedMigrations::from_path(path).map_err(|e| invalid(e.to_string()))?;
+        Migrations::from_list(list, Source::Dir(path.to_owned()))
     }
 
-    fn from_list(mut list: Vec<Migration>) -> Result<Migrations, Error> {
-        list.sort_by(|a, b| a.version.cmp(&b.version));
-        if let Some(pair) = list.windows(2).find(|w| w[0].version == w[1].version) {
-            return Err(Error::MigrationSource {
+    fn from_list(mut list: Vec<Migration>, source: Source) -> Result<Migrations, MigrateError> {
+        list.sort_by(|a, b| a.version().cmp(b.version()));
+        if let Some(pair) = list.windows(2).find(|w| w[0].version() == w[1].version()) {
+            return Err(MigrateError::Source {
                 path: pair[1].dir_name.clone(),
                 reason: format!(
                     "version {} is also used by {}; versions must be unique",
-                    pair[1].version, pair[0].dir_name
+                    pair[1].version(),
+                    pair[0].dir_name
                 ),
             });
         }
-        Ok(Migrations { list })
+        Ok(Migrations { list, source })
     }
 
     /// The migrations, oldest version first.
@@ -200,7 +173,7 @@ impl Migrations {
     /// The migration with this version.
     pub fn get(&self, version: &str) -> Option<&Migration> {
         self.list
-            .binary_search_by(|m| m.version.as_str().cmp(version))
+            .binary_search_by(|m| m.version().cmp(version))
             .ok()
             .map(|i| &self.list[i])
     }
@@ -230,23 +203,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn checksum_is_sha256_hex_and_ignores_crlf() {
-        assert_eq!(
-            checksum("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert_eq!(checksum("a;\r\nb;\r\n"), checksum("a;\nb;\n"));
-        assert_ne!(checksum("a;\nb;\n"), checksum("a;\nb; \n"));
-    }
-
-    #[test]
-    fn embedded_set_loads() {
-        // Whatever the workspace's migrations/ holds, it loads and is ordered.
+    fn the_embedded_set_is_diesels_with_our_checks() {
         let set = Migrations::embedded();
         assert!(
             set.iter()
                 .zip(set.iter().skip(1))
                 .all(|(a, b)| a.version() < b.version())
         );
+        let diesel = MigrationSource::<Pg>::migrations(&EMBEDDED).expect("embedded");
+        assert_eq!(
+            diesel.len(),
+            set.len(),
+            "build.rs saw the folder embed_migrations! saw"
+        );
+        for m in set {
+            let d = Source::Embedded.find(m).expect("diesel has it");
+            assert_eq!(d.metadata().run_in_transaction(), m.run_in_transaction());
+            assert_eq!(d.name().version().to_string(), m.version());
+        }
     }
 }

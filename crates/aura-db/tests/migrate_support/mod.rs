@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use aura_db::Migrations;
+use aura_db::{Migrations, error_chain};
 use aura_testkit::TestDb;
 use secrecy::SecretString;
 
@@ -259,4 +259,9 @@ pub fn unique_role(prefix: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// The error and its sources on one line, as the CLI prints them.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    error_chain(err)
 }
