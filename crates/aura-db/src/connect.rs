@@ -22,7 +22,8 @@ pub(crate) struct ConnectSpec {
 
 impl ConnectSpec {
     /// A spec for `dsn` with the per-connection settings of `settings`: application_name,
-    /// connect timeout, statement_timeout and a 1 s client_connection_check_interval (sent
+    /// connect timeout, statement_timeout, idle_in_transaction_session_timeout and a 1 s
+    /// client_connection_check_interval (sent
     /// in the startup packet: no extra round trip). The check interval lets the server end
     /// the statement and transaction of a connection dropped mid-statement (a cancelled
     /// `with_tx`) within a second, instead of holding its locks until the statement ends.
@@ -32,8 +33,10 @@ impl ConnectSpec {
             pg.application_name(&settings.application_name);
         }
         let statement = format!(
-            "-c statement_timeout={} -c client_connection_check_interval=1000",
-            settings.statement_timeout.as_millis()
+            "-c statement_timeout={} -c idle_in_transaction_session_timeout={} \
+             -c client_connection_check_interval=1000",
+            settings.statement_timeout.as_millis(),
+            settings.idle_in_transaction_timeout.as_millis()
         );
         let options = match pg.get_options() {
             Some(existing) if !existing.is_empty() => format!("{existing} {statement}"),

@@ -8,6 +8,7 @@ mod ident;
 mod migrate;
 mod ping;
 mod pool;
+mod provision;
 mod roles;
 mod sqlstate;
 mod tx;
@@ -23,9 +24,15 @@ pub use migrate::{
 };
 pub use ping::ping;
 pub use pool::{Pool, PoolState, PooledConn, mark_broken, open, open_with};
+pub use provision::bootstrap_script;
 pub use roles::{
-    MAX_PASSWORD_BYTES, RolesReport, RolesSpec, ensure_roles, ensure_roles_with, validate_password,
+    MAX_PASSWORD_BYTES, MIGRATE_LOCK_TIMEOUT, RolesReport, RolesSpec, ensure_roles,
+    ensure_roles_with, validate_password,
 };
+/// The schema of Aura's tables: always `aura` (diesel's `table!` definitions and the
+/// store's SQL name it at compile time; there is no setting for it).
+pub const SCHEMA: &str = "aura";
+
 pub use tx::{Isolation, TxBody, TxOptions, with_tx, with_tx_opts};
 
 /// Re-exported so callers name the same connection type as the pool.

@@ -16,11 +16,12 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::SCHEMA;
 use crate::config::Config;
 use crate::connect::ConnectSpec;
 use crate::dsn::Dsn;
 use crate::error::Error;
-use crate::ident::{quote_ident, validate_ident};
+use crate::provision::{self, Admin, Verifiers};
 
 /// Advisory lock key serializing concurrent bootstraps of one database.
 const BOOTSTRAP_LOCK: i64 = 0x6175_7261_726f_6c65; // "auraroles"
@@ -28,19 +29,22 @@ const BOOTSTRAP_LOCK: i64 = 0x6175_7261_726f_6c65; // "auraroles"
 /// Longest password accepted, in bytes.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
-/// What [`ensure_roles_with`] sets up.
+/// What [`ensure_roles_with`] and [`crate::bootstrap_script`] set up. The schema is
+/// always [`crate::SCHEMA`].
 #[derive(Clone)]
 pub struct RolesSpec {
     /// App role name (DML only).
     pub app_role: String,
     /// Migrate role name (owns the schema).
     pub migrate_role: String,
-    /// Schema of Aura's tables.
-    pub schema: String,
-    /// Password given to both roles.
+    /// Password of the app role, and of the migrate role unless `migrate_password` is set.
     pub password: SecretString,
-    /// Where the password came from, for errors (`AURA_DB_PASSWORD`).
+    /// Where `password` came from, for errors (`AURA_DB_PASSWORD`).
     pub password_source: String,
+    /// Password of the migrate role when it differs from the app role's.
+    pub migrate_password: Option<SecretString>,
+    /// Where `migrate_password` came from, for errors (`AURA_DB_MIGRATE_URL`).
+    pub migrate_password_source: String,
     /// `statement_timeout` of the app role.
     pub app_statement_timeout: Duration,
     /// `idle_in_transaction_session_timeout` of the app role.
@@ -49,19 +53,38 @@ pub struct RolesSpec {
     pub migrate_lock_timeout: Duration,
 }
 
+/// `lock_timeout` the bootstrap gives the migrate role, and a migration session takes when
+/// its role has none.
+pub const MIGRATE_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl RolesSpec {
-    /// The spec `config` describes: its role names, schema, role password and statement
-    /// timeout; 60s idle-in-transaction timeout for the app role, 5s lock timeout for DDL.
+    /// The spec `config` describes: its role names, role password and pool timeouts; 5s
+    /// lock timeout for DDL.
     pub fn from_config(config: &Config) -> Self {
+        let mut spec = RolesSpec::named(
+            config.app_role(),
+            config.migrate_role(),
+            config.role_password().clone(),
+        );
+        spec.app_statement_timeout = config.pool().statement_timeout;
+        spec.app_idle_in_transaction_timeout = config.pool().idle_in_transaction_timeout;
+        spec
+    }
+
+    /// Roles `app` and `migrate`, both with `password` (from `AURA_DB_PASSWORD`), and the
+    /// default timeouts: 30s statements and 60s idle in transaction for the app role, 5s
+    /// lock timeout for the migrate role.
+    pub fn named(app: &str, migrate: &str, password: SecretString) -> Self {
         RolesSpec {
-            app_role: config.app_role().to_owned(),
-            migrate_role: config.migrate_role().to_owned(),
-            schema: config.schema().to_owned(),
-            password: config.role_password().clone(),
+            app_role: app.to_owned(),
+            migrate_role: migrate.to_owned(),
+            password,
             password_source: crate::vars::AURA_DB_PASSWORD.to_owned(),
-            app_statement_timeout: config.pool().statement_timeout,
+            migrate_password: None,
+            migrate_password_source: crate::vars::AURA_DB_PASSWORD.to_owned(),
+            app_statement_timeout: Duration::from_secs(30),
             app_idle_in_transaction_timeout: Duration::from_secs(60),
-            migrate_lock_timeout: Duration::from_secs(5),
+            migrate_lock_timeout: MIGRATE_LOCK_TIMEOUT,
         }
     }
 }
@@ -71,7 +94,6 @@ impl std::fmt::Debug for RolesSpec {
         f.debug_struct("RolesSpec")
             .field("app_role", &self.app_role)
             .field("migrate_role", &self.migrate_role)
-            .field("schema", &self.schema)
             .field("password", &"***")
             .finish_non_exhaustive()
     }
@@ -106,17 +128,8 @@ pub async fn ensure_roles_with(
     spec: &RolesSpec,
     connect_timeout: Duration,
 ) -> Result<RolesReport, Error> {
-    validate_ident("app role", &spec.app_role)?;
-    validate_ident("migrate role", &spec.migrate_role)?;
-    validate_ident("schema", &spec.schema)?;
-    if spec.app_role == spec.migrate_role {
-        return Err(Error::config(
-            "migrate role",
-            "must differ from the app role",
-        ));
-    }
-    validate_password(&spec.password_source, &spec.password)?;
-    let verifier = scram_verifier(&spec.password)?;
+    provision::validate_spec(spec)?;
+    let verifiers = Verifiers::of(spec)?;
 
     let client = ConnectSpec::single(bootstrap_url, "aura-bootstrap", connect_timeout)
         .connect_raw()
@@ -127,7 +140,7 @@ pub async fn ensure_roles_with(
     // on the roles: the loser's whole transaction is rolled back and run again.
     let (mut attempt, mut backoff) = (1, RETRY_BACKOFF);
     loop {
-        match bootstrap_tx(&client, spec, &verifier).await {
+        match bootstrap_tx(&client, spec, &verifiers).await {
             Err(err) if attempt < MAX_ATTEMPTS && is_role_collision(&err) => {
                 tracing::debug!(attempt, error = %err, "role bootstrap collided; retrying");
                 tokio::time::sleep(backoff).await;
@@ -178,11 +191,11 @@ async fn quiet_session(client: &tokio_postgres::Client) {
 async fn bootstrap_tx(
     client: &tokio_postgres::Client,
     spec: &RolesSpec,
-    verifier: &str,
+    verifiers: &Verifiers,
 ) -> Result<RolesReport, Error> {
     let tx = Tx { client };
     tx.run("begin", "BEGIN").await?;
-    let result = bootstrap_steps(&tx, spec, verifier).await;
+    let result = bootstrap_steps(&tx, spec, verifiers).await;
     match result {
         Ok(report) => {
             tx.run("commit", "COMMIT").await?;
@@ -198,7 +211,7 @@ async fn bootstrap_tx(
 async fn bootstrap_steps(
     tx: &Tx<'_>,
     spec: &RolesSpec,
-    verifier: &str,
+    verifiers: &Verifiers,
 ) -> Result<RolesReport, Error> {
     let mut report = RolesReport::default();
     tx.run("savepoint", "SAVEPOINT cluster_lock").await?;
@@ -225,153 +238,51 @@ async fn bootstrap_steps(
         .await
         .map_err(|e| step_error("advisory lock", &e))?;
 
-    let app = quote_ident(&spec.app_role);
-    let migrate = quote_ident(&spec.migrate_role);
-    let schema = quote_ident(&spec.schema);
-    let password = escape_literal(verifier);
-    let attributes = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS";
-
-    for (name, quoted) in [(&spec.migrate_role, &migrate), (&spec.app_role, &app)] {
+    // What exists already, for the report (the statements themselves are idempotent).
+    for name in [&spec.migrate_role, &spec.app_role] {
         let exists = tx
             .client
             .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[name])
             .await
             .map_err(|e| step_error("look up roles", &e))?
             .is_some();
-        let verb = if exists { "ALTER" } else { "CREATE" };
-        let with = if exists { " WITH" } else { "" };
-        tx.run(
-            &format!("{} role {quoted}", verb.to_lowercase()),
-            &format!("{verb} ROLE {quoted}{with} {attributes} PASSWORD {password}"),
-        )
-        .await?;
         if exists {
             report.updated.push(name.clone());
         } else {
             report.created.push(name.clone());
         }
     }
-
-    // The app role must not be able to become the migrate role.
-    let member = tx
+    let row = tx
         .client
-        .query_opt(
-            "SELECT 1 FROM pg_auth_members m \
-             JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member \
-             WHERE r.rolname = $1 AND u.rolname = $2",
-            &[&spec.migrate_role, &spec.app_role],
+        .query_one(
+            "SELECT current_database()::text, \
+               (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), \
+               (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = $1)",
+            &[&SCHEMA],
         )
         .await
-        .map_err(|e| step_error("check memberships", &e))?
-        .is_some();
-    if member {
-        tx.run("revoke membership", &format!("REVOKE {migrate} FROM {app}"))
-            .await?;
-    }
-
-    let owner: Option<String> = tx
-        .client
-        .query_opt(
-            "SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = $1",
-            &[&spec.schema],
-        )
-        .await
-        .map_err(|e| step_error("look up schema", &e))?
-        .map(|row| row.get(0));
+        .map_err(|e| step_error("look up the database and schema", &e))?;
+    let (database, superuser, owner): (String, Option<bool>, Option<String>) =
+        (row.get(0), row.get(1), row.get(2));
     match owner {
-        None => {
-            tx.run(
-                &format!("create schema {schema}"),
-                &format!("CREATE SCHEMA {schema} AUTHORIZATION {migrate}"),
-            )
-            .await?;
-            report.schema_created = true;
-        }
+        None => report.schema_created = true,
         Some(owner) if owner == spec.migrate_role => {}
         Some(owner) => {
             return Err(Error::SchemaOwner {
-                schema: spec.schema.clone(),
+                schema: SCHEMA.to_owned(),
                 owner,
                 expected: spec.migrate_role.clone(),
             });
         }
     }
-
-    let database: String = tx
-        .client
-        .query_one("SELECT current_database()::text", &[])
-        .await
-        .map_err(|e| step_error("current database", &e))?
-        .get(0);
-    let database = quote_ident(&database);
-    let ms = |d: Duration| d.as_millis();
-    let statements = [
-        (
-            "revoke public create",
-            "REVOKE CREATE ON SCHEMA public FROM PUBLIC".to_owned(),
-        ),
-        (
-            "grant connect",
-            format!("GRANT CONNECT ON DATABASE {database} TO {app}, {migrate}"),
-        ),
-        (
-            "revoke public temporary",
-            format!("REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC"),
-        ),
-        (
-            "grant migrate temporary",
-            format!("GRANT TEMPORARY ON DATABASE {database} TO {migrate}"),
-        ),
-        (
-            "grant schema usage",
-            format!("GRANT USAGE ON SCHEMA {schema} TO {app}"),
-        ),
-        (
-            "default privileges on tables",
-            format!(
-                "ALTER DEFAULT PRIVILEGES FOR ROLE {migrate} IN SCHEMA {schema} \
-                 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app}"
-            ),
-        ),
-        (
-            "default privileges on sequences",
-            format!(
-                "ALTER DEFAULT PRIVILEGES FOR ROLE {migrate} IN SCHEMA {schema} \
-                 GRANT USAGE, SELECT ON SEQUENCES TO {app}"
-            ),
-        ),
-        (
-            "app search_path",
-            format!("ALTER ROLE {app} SET search_path = {schema}"),
-        ),
-        (
-            "app statement_timeout",
-            format!(
-                "ALTER ROLE {app} SET statement_timeout = {}",
-                ms(spec.app_statement_timeout)
-            ),
-        ),
-        (
-            "app idle_in_transaction_session_timeout",
-            format!(
-                "ALTER ROLE {app} SET idle_in_transaction_session_timeout = {}",
-                ms(spec.app_idle_in_transaction_timeout)
-            ),
-        ),
-        (
-            "migrate search_path",
-            format!("ALTER ROLE {migrate} SET search_path = {schema}"),
-        ),
-        (
-            "migrate lock_timeout",
-            format!(
-                "ALTER ROLE {migrate} SET lock_timeout = {}",
-                ms(spec.migrate_lock_timeout)
-            ),
-        ),
-    ];
-    for (step, sql) in statements {
-        tx.run(step, &sql).await?;
+    // A CREATEROLE administrator (a managed service's) gets the statements it may run.
+    let admin = if superuser.unwrap_or(false) {
+        Admin::Superuser
+    } else {
+        Admin::CreateRole
+    };
+    for step in provision::steps(spec, verifiers, &database, admin) {
+        tx.run(&step.name, &step.sql).await?;
     }
     Ok(report)
 }
@@ -427,7 +338,7 @@ pub fn validate_password(source: &str, password: &SecretString) -> Result<(), Er
 }
 
 /// A SCRAM-SHA-256 verifier for `password`, shape-checked.
-fn scram_verifier(password: &SecretString) -> Result<String, Error> {
+pub(crate) fn scram_verifier(password: &SecretString) -> Result<String, Error> {
     let verifier = postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
     if !is_scram_verifier(&verifier) {
         return Err(Error::config(
@@ -462,11 +373,6 @@ fn is_scram_verifier(v: &str) -> bool {
         && b64(salt)
         && b64(stored)
         && b64(server)
-}
-
-/// `E'…'` with `\` and `'` doubled: safe whatever `standard_conforming_strings` says.
-fn escape_literal(s: &str) -> String {
-    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 #[cfg(test)]
@@ -531,10 +437,5 @@ mod tests {
             "cache lookup failed"
         )));
         assert!(!is_role_collision(&bootstrap("42501", "permission denied")));
-    }
-
-    #[test]
-    fn literals_escape_quotes_and_backslashes() {
-        assert_eq!(escape_literal(r"\'; x"), r"E'\\''; x'");
     }
 }

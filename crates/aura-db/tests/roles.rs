@@ -27,16 +27,11 @@ impl Names {
     }
 
     fn spec(&self, password: &str) -> RolesSpec {
-        RolesSpec {
-            app_role: self.app.clone(),
-            migrate_role: self.migrate.clone(),
-            schema: "aura".to_owned(),
-            password: SecretString::from(password.to_owned()),
-            password_source: "AURA_DB_PASSWORD".to_owned(),
-            app_statement_timeout: Duration::from_secs(30),
-            app_idle_in_transaction_timeout: Duration::from_secs(60),
-            migrate_lock_timeout: Duration::from_secs(5),
-        }
+        RolesSpec::named(
+            &self.app,
+            &self.migrate,
+            SecretString::from(password.to_owned()),
+        )
     }
 
     /// Drops the roles once their database is gone.

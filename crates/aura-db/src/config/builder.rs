@@ -26,7 +26,6 @@ pub struct ConfigBuilder {
     pub(super) bootstrap_url: Option<SecretString>,
     pub(super) app_role: Option<String>,
     pub(super) migrate_role: Option<String>,
-    pub(super) schema: Option<String>,
     pub(super) pool: PoolSettings,
     pub(super) checkout_timeout_set: bool,
 }
@@ -64,8 +63,6 @@ impl ConfigBuilder {
         app_role: String);
     setter!(/// Migrate role name (AURA_DB_MIGRATE_ROLE).
         migrate_role: String);
-    setter!(/// Schema name (AURA_DB_SCHEMA).
-        schema: String);
 
     /// Most connections open at once.
     pub fn max_conns(mut self, n: u32) -> Self {
@@ -95,6 +92,12 @@ impl ConfigBuilder {
     pub fn checkout_timeout(mut self, d: Duration) -> Self {
         self.pool.checkout_timeout = d;
         self.checkout_timeout_set = true;
+        self
+    }
+
+    /// `idle_in_transaction_session_timeout` of pooled connections (zero: none).
+    pub fn idle_in_transaction_timeout(mut self, d: Duration) -> Self {
+        self.pool.idle_in_transaction_timeout = d;
         self
     }
 
@@ -153,10 +156,8 @@ impl ConfigBuilder {
         let migrate_role = self
             .migrate_role
             .unwrap_or_else(|| "aura_migrate".to_owned());
-        let schema = self.schema.unwrap_or_else(|| "aura".to_owned());
         validate_ident(names.app_role, &app_role)?;
         validate_ident(names.migrate_role, &migrate_role)?;
-        validate_ident(names.schema, &schema)?;
         if app_role == migrate_role {
             return Err(Error::config(
                 names.migrate_role,
@@ -212,7 +213,6 @@ impl ConfigBuilder {
             role_password,
             app_role,
             migrate_role,
-            schema,
             pool,
         })
     }

@@ -30,7 +30,6 @@ pub(super) fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Con
         bootstrap_url: secret(vars::AURA_DB_BOOTSTRAP_URL),
         app_role: get(vars::AURA_DB_APP_ROLE),
         migrate_role: get(vars::AURA_DB_MIGRATE_ROLE),
-        schema: get(vars::AURA_DB_SCHEMA),
         ..ConfigBuilder::default()
     };
 
@@ -179,7 +178,6 @@ mod tests {
             ("POSTGRES_USER", "admin"),
             ("AURA_DB_APP_ROLE", "svc"),
             ("AURA_DB_MIGRATE_ROLE", "ddl"),
-            ("AURA_DB_SCHEMA", "s1"),
             ("AURA_DB_MAX_CONNS", "4"),
             ("AURA_DB_MIN_CONNS", "0"),
             ("AURA_DB_CONNECT_TIMEOUT", "500ms"),
@@ -194,7 +192,7 @@ mod tests {
             c.bootstrap_url().redacted(),
             "postgres://admin@db.internal:6543/aura_dev"
         );
-        assert_eq!(c.schema(), "s1");
+        assert_eq!(c.schema(), "aura");
         assert_eq!(c.pool().max_conns, 4);
         assert_eq!(c.pool().connect_timeout, Duration::from_millis(500));
         assert_eq!(c.pool().checkout_timeout, Duration::from_millis(500));
@@ -214,7 +212,6 @@ mod tests {
             ("AURA_DB_BOOTSTRAP_URL", url),
             ("AURA_DB_APP_ROLE", "Bad-Name".into()),
             ("AURA_DB_MIGRATE_ROLE", "pg_migrate".into()),
-            ("AURA_DB_SCHEMA", "9schema".into()),
             ("AURA_DB_MAX_CONNS", "ten".into()),
             ("AURA_DB_MAX_CONNS", "0".into()),
             ("AURA_DB_MIN_CONNS", "-1".into()),

@@ -25,7 +25,6 @@ pub struct Config {
     pub(crate) role_password: SecretString,
     pub(crate) app_role: String,
     pub(crate) migrate_role: String,
-    pub(crate) schema: String,
     pub(crate) pool: PoolSettings,
 }
 
@@ -45,6 +44,10 @@ pub struct PoolSettings {
     pub checkout_timeout: Duration,
     /// `statement_timeout` of every pooled connection (`AURA_DB_STATEMENT_TIMEOUT`, 30s).
     pub statement_timeout: Duration,
+    /// `idle_in_transaction_session_timeout` of every pooled connection (60s; zero: none),
+    /// as role bootstrap also gives the app role: a session left inside a transaction is
+    /// ended instead of holding its locks.
+    pub idle_in_transaction_timeout: Duration,
     /// `application_name` of every connection (`AURA_DB_APPLICATION_NAME`, `aura`).
     pub application_name: String,
 }
@@ -58,6 +61,7 @@ impl Default for PoolSettings {
             connect_timeout: Duration::from_secs(5),
             checkout_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
+            idle_in_transaction_timeout: Duration::from_secs(60),
             application_name: "aura".to_owned(),
         }
     }
@@ -65,8 +69,12 @@ impl Default for PoolSettings {
 
 impl Config {
     /// Reads every variable of the configuration table (see the README) from the process
-    /// environment.
+    /// environment. An `AURA_DB_*` variable no setting reads (a typo) is logged as a warning
+    /// naming it (see [`vars::unknown_in_env`]).
     pub fn from_env() -> Result<Self, crate::Error> {
+        for unknown in vars::unknown_in_env() {
+            tracing::warn!(variable = %unknown.name, "{unknown}");
+        }
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
@@ -116,9 +124,9 @@ impl Config {
         &self.migrate_role
     }
 
-    /// The schema holding Aura's tables.
+    /// The schema holding Aura's tables: always [`crate::SCHEMA`] (`aura`).
     pub fn schema(&self) -> &str {
-        &self.schema
+        crate::SCHEMA
     }
 
     /// Pool limits and per-connection settings.
@@ -137,7 +145,6 @@ impl fmt::Debug for Config {
             .field("role_password", &"***")
             .field("app_role", &self.app_role)
             .field("migrate_role", &self.migrate_role)
-            .field("schema", &self.schema)
             .field("pool", &self.pool)
             .finish()
     }

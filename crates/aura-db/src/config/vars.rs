@@ -22,8 +22,6 @@ pub const AURA_DB_BOOTSTRAP_URL: &str = "AURA_DB_BOOTSTRAP_URL";
 pub const AURA_DB_APP_ROLE: &str = "AURA_DB_APP_ROLE";
 /// Migrate role name.
 pub const AURA_DB_MIGRATE_ROLE: &str = "AURA_DB_MIGRATE_ROLE";
-/// Schema name.
-pub const AURA_DB_SCHEMA: &str = "AURA_DB_SCHEMA";
 /// Pool maximum size.
 pub const AURA_DB_MAX_CONNS: &str = "AURA_DB_MAX_CONNS";
 /// Idle connections kept ready.
@@ -54,7 +52,6 @@ pub const ALL: &[&str] = &[
     AURA_DB_BOOTSTRAP_URL,
     AURA_DB_APP_ROLE,
     AURA_DB_MIGRATE_ROLE,
-    AURA_DB_SCHEMA,
     AURA_DB_MAX_CONNS,
     AURA_DB_MIN_CONNS,
     AURA_DB_MAX_CONN_IDLE,
@@ -73,7 +70,6 @@ pub(crate) struct Names {
     pub bootstrap_url: &'static str,
     pub app_role: &'static str,
     pub migrate_role: &'static str,
-    pub schema: &'static str,
     pub max_conns: &'static str,
     pub min_conns: &'static str,
     pub max_conn_idle: &'static str,
@@ -91,7 +87,6 @@ impl Names {
         bootstrap_url: AURA_DB_BOOTSTRAP_URL,
         app_role: AURA_DB_APP_ROLE,
         migrate_role: AURA_DB_MIGRATE_ROLE,
-        schema: AURA_DB_SCHEMA,
         max_conns: AURA_DB_MAX_CONNS,
         min_conns: AURA_DB_MIN_CONNS,
         max_conn_idle: AURA_DB_MAX_CONN_IDLE,
@@ -108,7 +103,6 @@ impl Names {
         bootstrap_url: "bootstrap_url",
         app_role: "app_role",
         migrate_role: "migrate_role",
-        schema: "schema",
         max_conns: "max_conns",
         min_conns: "min_conns",
         max_conn_idle: "max_conn_idle",
@@ -116,4 +110,119 @@ impl Names {
         checkout_timeout: "checkout_timeout",
         application_name: "application_name",
     };
+}
+
+/// Variables that once existed, with what replaced them.
+const RETIRED: &[(&str, &str)] = &[(
+    "AURA_DB_SCHEMA",
+    "the schema is always aura; the variable was removed",
+)];
+
+/// An `AURA_DB_*` variable in the environment that no setting reads: a typo would silently
+/// leave its setting at the default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownVar {
+    /// The variable's name.
+    pub name: String,
+    /// The known variable it most likely meant, or why it is no longer read.
+    pub hint: Option<String>,
+}
+
+impl std::fmt::Display for UnknownVar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown variable {}", self.name)?;
+        match &self.hint {
+            Some(hint) => write!(f, " ({hint})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The `AURA_DB_*` names among `names` that no setting reads, sorted, each with the known
+/// variable it most likely meant (`AURA_DB_MAX_CONN` → `did you mean AURA_DB_MAX_CONNS?`).
+pub fn unknown<I, S>(names: I) -> Vec<UnknownVar>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut out: Vec<UnknownVar> = names
+        .into_iter()
+        .filter_map(|n| {
+            let name = n.as_ref();
+            (name.starts_with("AURA_DB_") && !ALL.contains(&name)).then(|| UnknownVar {
+                name: name.to_owned(),
+                hint: hint(name),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.dedup();
+    out
+}
+
+/// [`unknown`] over the names of the process environment.
+pub fn unknown_in_env() -> Vec<UnknownVar> {
+    unknown(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))
+}
+
+fn hint(name: &str) -> Option<String> {
+    if let Some((_, why)) = RETIRED.iter().find(|(n, _)| *n == name) {
+        return Some((*why).to_owned());
+    }
+    ALL.iter()
+        .filter(|k| k.starts_with("AURA_DB_"))
+        .map(|k| (distance(name, k), *k))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, k)| format!("did you mean {k}?"))
+}
+
+/// Levenshtein distance, in characters.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(prev + usize::from(ca != *cb));
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_aura_db_variables_are_named_with_a_hint() {
+        let found = unknown([
+            "AURA_DB_MAX_CONN",
+            "AURA_DB_URL",
+            "AURA_DB_SCHEMA",
+            "AURA_DB_FROBNICATE",
+            "AURA_RESET_YES",
+            "AURA_LOCALPG_DIR",
+            "PATH",
+        ]);
+        let lines: Vec<String> = found.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "unknown variable AURA_DB_FROBNICATE",
+                "unknown variable AURA_DB_MAX_CONN (did you mean AURA_DB_MAX_CONNS?)",
+                "unknown variable AURA_DB_SCHEMA (the schema is always aura; the variable was removed)",
+            ]
+        );
+        assert!(unknown(ALL.iter()).is_empty());
+        assert_eq!(
+            unknown(["AURA_DB_STATMENT_TIMEOUT"])[0].hint.as_deref(),
+            Some("did you mean AURA_DB_STATEMENT_TIMEOUT?")
+        );
+    }
 }
