@@ -20,7 +20,8 @@ pub use ident::validate_ident;
 pub use migrate::{
     Applied, CHECKSUM_TABLE, DIESEL_TABLE, MIGRATION_LOCK_KEY, MigrateError, MigrateOptions,
     Migration, MigrationFailure, MigrationRow, MigrationState, Migrations, ResetGuards,
-    ResetReport, SqlError, migrate, migrate_with, reset, reset_with, status, status_with,
+    ResetReport, SqlError, TargetSchema, migrate, migrate_with, reset, reset_with, status,
+    status_with,
 };
 pub use ping::ping;
 pub use pool::{Pool, PoolState, PooledConn, mark_broken, open, open_with};

@@ -79,8 +79,14 @@ pub(crate) fn validate_spec(spec: &RolesSpec) -> Result<(), Error> {
     Ok(())
 }
 
-/// The statements, in order, for database `database`.
-pub(crate) fn steps(spec: &RolesSpec, v: &Verifiers, database: &str, admin: Admin) -> Vec<Step> {
+/// The statements, in order, for database `database`: those about the roles, then those
+/// about the schema and the database.
+pub(crate) fn steps(
+    spec: &RolesSpec,
+    v: &Verifiers,
+    database: &str,
+    admin: Admin,
+) -> (Vec<Step>, Vec<Step>) {
     let app = quote_ident(&spec.app_role);
     let migrate = quote_ident(&spec.migrate_role);
     let schema = quote_ident(SCHEMA);
@@ -132,12 +138,14 @@ pub(crate) fn steps(spec: &RolesSpec, v: &Verifiers, database: &str, admin: Admi
             literal(&spec.migrate_role)
         ),
     );
+    let roles = std::mem::take(&mut out);
     if admin == Admin::CreateRole {
-        step(
-            format!("grant {migrate} to the administrator"),
-            format!("GRANT {migrate} TO CURRENT_USER"),
-        );
+        out.push(Step {
+            name: format!("grant {migrate} to the administrator"),
+            sql: format!("GRANT {migrate} TO CURRENT_USER"),
+        });
     }
+    let mut step = |name: String, sql: String| out.push(Step { name, sql });
     step(
         format!("create schema {schema}"),
         format!("CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {migrate}"),
@@ -232,7 +240,7 @@ pub(crate) fn steps(spec: &RolesSpec, v: &Verifiers, database: &str, admin: Admi
             ),
         );
     }
-    out
+    (roles, out)
 }
 
 /// The script an administrator runs once, connected to `database`, on a server where no
@@ -258,7 +266,8 @@ pub fn bootstrap_script(spec: &RolesSpec, database: &str) -> Result<String, Erro
         migrate = quote_ident(&spec.migrate_role),
         schema = SCHEMA,
     );
-    for step in steps(spec, &verifiers, database, Admin::CreateRole) {
+    let (roles, rest) = steps(spec, &verifiers, database, Admin::CreateRole);
+    for step in roles.into_iter().chain(rest) {
         out.push_str(&format!("\n-- {}\n{};\n", step.name, step.sql));
     }
     out.push_str("\nCOMMIT;\n");

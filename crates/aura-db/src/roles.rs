@@ -256,14 +256,32 @@ async fn bootstrap_steps(
         .client
         .query_one(
             "SELECT current_database()::text, \
-               (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), \
-               (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = $1)",
+               (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
+            &[],
+        )
+        .await
+        .map_err(|e| step_error("look up the database", &e))?;
+    let (database, superuser): (String, Option<bool>) = (row.get(0), row.get(1));
+    // A CREATEROLE administrator (a managed service's) gets the statements it may run.
+    let admin = if superuser.unwrap_or(false) {
+        Admin::Superuser
+    } else {
+        Admin::CreateRole
+    };
+    let (roles, rest) = provision::steps(spec, verifiers, &database, admin);
+    for step in roles {
+        tx.run(&step.name, &step.sql).await?;
+    }
+
+    let owner: Option<String> = tx
+        .client
+        .query_opt(
+            "SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = $1",
             &[&SCHEMA],
         )
         .await
-        .map_err(|e| step_error("look up the database and schema", &e))?;
-    let (database, superuser, owner): (String, Option<bool>, Option<String>) =
-        (row.get(0), row.get(1), row.get(2));
+        .map_err(|e| step_error("look up schema", &e))?
+        .map(|row| row.get(0));
     match owner {
         None => report.schema_created = true,
         Some(owner) if owner == spec.migrate_role => {}
@@ -275,13 +293,7 @@ async fn bootstrap_steps(
             });
         }
     }
-    // A CREATEROLE administrator (a managed service's) gets the statements it may run.
-    let admin = if superuser.unwrap_or(false) {
-        Admin::Superuser
-    } else {
-        Admin::CreateRole
-    };
-    for step in provision::steps(spec, verifiers, &database, admin) {
+    for step in rest {
         tx.run(&step.name, &step.sql).await?;
     }
     Ok(report)

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use aura_db::{
     Applied, MigrateError, MigrateOptions, MigrationState, Migrations, ResetGuards, migrate,
-    migrate_with, reset, status,
+    migrate_with, reset_with, status, status_with,
 };
 use aura_testkit::TestDb;
 use migrate_support::{
@@ -48,8 +48,14 @@ fn three(dir: &MigDir) -> &MigDir {
     )
 }
 
+/// The runner's own tests keep their fixture tables in the session's current schema
+/// (`public`, as the superuser), with no grants.
+fn opts() -> MigrateOptions {
+    MigrateOptions::default().in_search_path_schema()
+}
+
 async fn run(url: &SecretString, set: &Migrations) -> Result<Vec<Applied>, MigrateError> {
-    migrate_with(url, set, &MigrateOptions::default(), |_| {}).await
+    migrate_with(url, set, &opts(), |_| {}).await
 }
 
 #[tokio::test]
@@ -61,11 +67,9 @@ async fn applies_each_migration_once_and_status_shows_them() {
     let before = SystemTime::now() - Duration::from_secs(5);
 
     let mut seen = Vec::new();
-    let applied = migrate_with(&url, &set, &MigrateOptions::default(), |a| {
-        seen.push(a.version.clone())
-    })
-    .await
-    .expect("first run");
+    let applied = migrate_with(&url, &set, &opts(), |a| seen.push(a.version.clone()))
+        .await
+        .expect("first run");
     let versions: Vec<&str> = applied.iter().map(|a| a.version.as_str()).collect();
     assert_eq!(
         versions,
@@ -101,7 +105,7 @@ async fn applies_each_migration_once_and_status_shows_them() {
     );
     assert_eq!(diesel_versions(&db).await.len(), 3);
 
-    let rows = status(&url, &set).await.expect("status");
+    let rows = status_with(&url, &set, &opts()).await.expect("status");
     assert_eq!(rows.len(), 3);
     for (row, m) in rows.iter().zip(set.iter()) {
         assert_eq!(
@@ -123,13 +127,13 @@ async fn applies_each_migration_once_and_status_shows_them() {
         Some("ALTER TABLE notes DROP COLUMN flag"),
     );
     let set = dir.set();
-    let rows = status(&url, &set).await.expect("status");
+    let rows = status_with(&url, &set, &opts()).await.expect("status");
     assert_eq!(
         rows.last().map(|r| (r.state, r.applied_at)),
         Some((MigrationState::Pending, None))
     );
     assert_eq!(
-        migrate_with(&url, &set, &MigrateOptions::default(), |_| {})
+        migrate_with(&url, &set, &opts(), |_| {})
             .await
             .expect("third run")
             .len(),
@@ -142,7 +146,7 @@ async fn applies_each_migration_once_and_status_shows_them() {
 async fn a_never_migrated_database_has_an_empty_status() {
     let db = TestDb::empty().await;
     let dir = MigDir::new();
-    let rows = status(&su_url(&db), &three(&dir).set())
+    let rows = status_with(&su_url(&db), &three(&dir).set(), &opts())
         .await
         .expect("status");
     assert!(rows.is_empty(), "{rows:?}");
@@ -159,7 +163,7 @@ async fn status_without_permission_is_an_error_not_an_empty_list() {
     let role = unique_role("aura_t_noperm");
     let url = create_login_role(&db, &role, "pw-noperm").await;
     // The role can use schema public but cannot read the tracking tables.
-    let err = status(&url, &set)
+    let err = status_with(&url, &set, &opts())
         .await
         .expect_err("no SELECT on the tracking tables");
     assert!(
@@ -177,7 +181,9 @@ async fn status_without_permission_is_an_error_not_an_empty_list() {
         .batch_execute("REVOKE USAGE ON SCHEMA public FROM PUBLIC")
         .await
         .expect("revoke usage");
-    let err = status(&url, &set).await.expect_err("no usable schema");
+    let err = status_with(&url, &set, &opts())
+        .await
+        .expect_err("no usable schema");
     assert!(err.to_string().contains("search_path"), "{err}");
     drop_role(&db, &role).await;
 }
@@ -198,11 +204,9 @@ async fn a_failing_statement_rolls_back_its_whole_migration() {
     let set = dir.set();
 
     let mut seen = Vec::new();
-    let err = migrate_with(&url, &set, &MigrateOptions::default(), |a| {
-        seen.push(a.version.clone())
-    })
-    .await
-    .expect_err("migration 2 fails");
+    let err = migrate_with(&url, &set, &opts(), |a| seen.push(a.version.clone()))
+        .await
+        .expect_err("migration 2 fails");
     match &err {
         MigrateError::Failed(f) => {
             assert_eq!(
@@ -246,7 +250,7 @@ async fn a_failing_statement_rolls_back_its_whole_migration() {
         0,
         "the lock is released on the error path"
     );
-    let rows = status(&url, &set).await.expect("status");
+    let rows = status_with(&url, &set, &opts()).await.expect("status");
     let states: Vec<MigrationState> = rows.iter().map(|r| r.state).collect();
     assert_eq!(
         states,
@@ -295,7 +299,7 @@ async fn an_edited_applied_migration_is_refused_and_reported() {
     );
     assert_eq!(catalog_snapshot(&db).await, before, "nothing ran");
     assert_eq!(advisory_locks(&db).await, 0);
-    let rows = status(&url, &edited).await.expect("status");
+    let rows = status_with(&url, &edited, &opts()).await.expect("status");
     let states: Vec<(&str, MigrationState)> =
         rows.iter().map(|r| (r.version.as_str(), r.state)).collect();
     assert_eq!(
@@ -338,7 +342,7 @@ async fn an_applied_version_unknown_to_the_set_is_refused_and_reported() {
         before,
         "nothing ran, not even the pending one"
     );
-    let rows = status(&url, &set).await.expect("status");
+    let rows = status_with(&url, &set, &opts()).await.expect("status");
     let unknown = rows
         .iter()
         .find(|r| r.version == "20240101000003")
@@ -375,7 +379,7 @@ async fn reset_refuses_without_its_guards_or_a_down_and_changes_nothing() {
         (true, false, "it needs AURA_RESET_YES=1"),
         (false, true, "it needs --yes"),
     ] {
-        let err = reset(&url, &set, ResetGuards { yes_flag, env_yes })
+        let err = reset_with(&url, &set, ResetGuards { yes_flag, env_yes }, &opts())
             .await
             .expect_err("refused");
         assert!(matches!(err, MigrateError::ResetRefused { .. }), "{err:?}");
@@ -394,7 +398,7 @@ async fn reset_refuses_without_its_guards_or_a_down_and_changes_nothing() {
         yes_flag: true,
         env_yes: true,
     };
-    let err = reset(&url, &no_down.set(), yes)
+    let err = reset_with(&url, &no_down.set(), yes, &opts())
         .await
         .expect_err("missing down");
     assert!(
@@ -412,7 +416,7 @@ async fn reset_refuses_without_its_guards_or_a_down_and_changes_nothing() {
         &std::fs::read_to_string(dir.path().join(TAGS).join("up.sql")).expect("read"),
         Some("-- This file should undo anything in `up.sql`\n"),
     );
-    let err = reset(&url, &empty_down.set(), yes)
+    let err = reset_with(&url, &empty_down.set(), yes, &opts())
         .await
         .expect_err("empty down");
     assert!(
@@ -440,13 +444,14 @@ async fn reset_with_both_guards_reverts_all_then_applies_all() {
         .expect("insert");
     let notes_oid = scalar(&db, "SELECT 'notes'::regclass::oid::bigint").await;
 
-    let report = reset(
+    let report = reset_with(
         &url,
         &set,
         ResetGuards {
             yes_flag: true,
             env_yes: true,
         },
+        &opts(),
     )
     .await
     .expect("reset");
@@ -472,7 +477,7 @@ async fn reset_with_both_guards_reverts_all_then_applies_all() {
         "table re-created"
     );
     assert_eq!(diesel_versions(&db).await, applied);
-    let rows = status(&url, &set).await.expect("status");
+    let rows = status_with(&url, &set, &opts()).await.expect("status");
     assert!(
         rows.iter().all(|r| r.state == MigrationState::Applied),
         "{rows:?}"
@@ -502,14 +507,17 @@ async fn an_empty_url_is_refused_with_the_documented_text() {
     let blank = SecretString::from("  ".to_owned());
     let set = Migrations::default();
     assert_eq!(
-        migrate_with(&blank, &set, &MigrateOptions::default(), |_| {})
+        migrate_with(&blank, &set, &opts(), |_| {})
             .await
             .expect_err("blank")
             .to_string(),
         TEXT
     );
     assert_eq!(
-        status(&empty, &set).await.expect_err("status").to_string(),
+        status_with(&empty, &set, &opts())
+            .await
+            .expect_err("status")
+            .to_string(),
         TEXT
     );
 }
@@ -607,13 +615,14 @@ async fn create_index_concurrently_runs_outside_a_transaction() {
 
     // reset handles both kinds.
     dir.remove("20240101000005_tx_cic");
-    let report = reset(
+    let report = reset_with(
         &url,
         &dir.set(),
         ResetGuards {
             yes_flag: true,
             env_yes: true,
         },
+        &opts(),
     )
     .await
     .expect("reset");
@@ -736,7 +745,7 @@ async fn diesel_agrees_with_what_we_applied_and_we_adopt_what_diesel_applied() {
     let url = su_url(&db);
     let set = dir.set();
     assert!(
-        status(&url, &set)
+        status_with(&url, &set, &opts())
             .await
             .expect("status")
             .iter()

@@ -24,7 +24,9 @@ async fn act_as_child() -> bool {
     }
     let url = SecretString::from(std::env::var(CHILD_URL).expect("child URL"));
     let set = MigDir::open(std::env::var(CHILD_DIR).expect("child dir")).set();
-    let opts = MigrateOptions::default().with_lock_wait(Duration::from_secs(60));
+    let opts = MigrateOptions::default()
+        .in_search_path_schema()
+        .with_lock_wait(Duration::from_secs(60));
     match migrate_with(&url, &set, &opts, |_| {}).await {
         Ok(applied) => println!("MIGRATOR_APPLIED={}", applied.len()),
         Err(e) => println!("MIGRATOR_FAILED={e}"),
@@ -128,7 +130,13 @@ async fn eight_concurrent_migrators_apply_each_migration_once() {
         .map(|_| {
             let (url, set) = (url.clone(), set.clone());
             tokio::spawn(async move {
-                migrate_with(&url, &set, &MigrateOptions::default(), |_| {}).await
+                migrate_with(
+                    &url,
+                    &set,
+                    &MigrateOptions::default().in_search_path_schema(),
+                    |_| {},
+                )
+                .await
             })
         })
         .collect();
@@ -240,7 +248,9 @@ async fn a_sigkilled_migrator_frees_the_lock_within_seconds() {
     let set = dir.set();
     let url = su_url(&db);
     let waiter = tokio::spawn(async move {
-        let opts = MigrateOptions::default().with_lock_wait(Duration::from_secs(25));
+        let opts = MigrateOptions::default()
+            .in_search_path_schema()
+            .with_lock_wait(Duration::from_secs(25));
         migrate_with(&url, &set, &opts, |_| {}).await
     });
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -299,7 +309,9 @@ async fn the_lock_wait_limit_names_the_holder() {
     dir.add("20240501000001_a", "CREATE TABLE a_t (x int);", None);
     let set = dir.set();
     let url = su_url(&db);
-    let opts = MigrateOptions::default().with_lock_wait(Duration::from_secs(1));
+    let opts = MigrateOptions::default()
+        .in_search_path_schema()
+        .with_lock_wait(Duration::from_secs(1));
     let started = Instant::now();
     let err = migrate_with(&url, &set, &opts, |_| {})
         .await
@@ -352,9 +364,14 @@ fn works_on_a_current_thread_runtime_without_block_in_place() {
         let dir = MigDir::new();
         dir.add("20240601000001_a", "CREATE TABLE a_t (x int);", None);
         let set: Migrations = dir.set();
-        let applied = migrate_with(&su_url(&db), &set, &MigrateOptions::default(), |_| {})
-            .await
-            .expect("migrates");
+        let applied = migrate_with(
+            &su_url(&db),
+            &set,
+            &MigrateOptions::default().in_search_path_schema(),
+            |_| {},
+        )
+        .await
+        .expect("migrates");
         assert_eq!(applied.len(), 1);
     });
 }
@@ -381,13 +398,20 @@ async fn a_cancelled_migrate_frees_the_lock_at_once() {
     // The caller gives up (a timeout drops the future) while migration 2 sleeps.
     let gave_up = tokio::time::timeout(
         Duration::from_secs(1),
-        migrate_with(&cancelled_url, &set, &MigrateOptions::default(), |_| {}),
+        migrate_with(
+            &cancelled_url,
+            &set,
+            &MigrateOptions::default().in_search_path_schema(),
+            |_| {},
+        ),
     )
     .await;
     assert!(gave_up.is_err(), "the migration was still running");
     let dropped_at = Instant::now();
 
-    let opts = MigrateOptions::default().with_lock_wait(Duration::from_secs(10));
+    let opts = MigrateOptions::default()
+        .in_search_path_schema()
+        .with_lock_wait(Duration::from_secs(10));
     let applied = migrate_with(&su_url(&db), &set, &opts, |_| {})
         .await
         .expect("the lock was freed");

@@ -118,6 +118,51 @@ pub enum MigrateError {
         target: String,
     },
 
+    /// Schema `aura` does not exist: an administrator creates it, owned by the migrate role.
+    #[error(
+        "aura-db: schema {schema} does not exist in database {database} ({target}): an \
+         administrator runs CREATE SCHEMA {schema} AUTHORIZATION {role} (migrations never go \
+         to another schema)"
+    )]
+    SchemaMissing {
+        /// The schema (`aura`).
+        schema: String,
+        /// The database.
+        database: String,
+        /// The migrate role (the session's user).
+        role: String,
+        /// The redacted DSN.
+        target: String,
+    },
+
+    /// Schema `aura` belongs to a role the migrate role cannot act as.
+    #[error(
+        "aura-db: schema {schema} is owned by {owner}, not by the migrate role {role} \
+         ({target}): run ALTER SCHEMA {schema} OWNER TO {role}"
+    )]
+    SchemaNotOwned {
+        /// The schema (`aura`).
+        schema: String,
+        /// Its owner.
+        owner: String,
+        /// The migrate role (the session's user).
+        role: String,
+        /// The redacted DSN.
+        target: String,
+    },
+
+    /// The app role to grant to does not exist.
+    #[error(
+        "aura-db: the app role {role} does not exist ({target}): create it (CREATE ROLE \
+         {role} LOGIN PASSWORD …), or name the right one (AURA_DB_APP_ROLE)"
+    )]
+    AppRoleMissing {
+        /// The role.
+        role: String,
+        /// The redacted DSN.
+        target: String,
+    },
+
     /// A migration folder or file breaks a layout rule (see `migrations/README.md`):
     /// found when the set is loaded, before any database is touched.
     #[error("aura-db: invalid migrations at {path}: {reason}")]

@@ -20,6 +20,7 @@
 //! `spawn_blocking` thread, never `block_in_place`.
 
 mod error;
+mod grants;
 mod layout;
 mod lock;
 mod options;
@@ -35,7 +36,7 @@ use secrecy::SecretString;
 
 pub use error::{MigrateError, MigrationFailure, SqlError};
 pub use lock::MIGRATION_LOCK_KEY;
-pub use options::MigrateOptions;
+pub use options::{MigrateOptions, TargetSchema};
 pub use reset::{ResetGuards, ResetReport, reset, reset_with};
 pub use run::Applied;
 pub use set::{Migration, Migrations};
@@ -43,7 +44,7 @@ pub use status::{MigrationRow, MigrationState, status, status_with};
 pub use tracking::{CHECKSUM_TABLE, DIESEL_TABLE};
 
 use run::Direction;
-use session::Session;
+use session::{Access, Session};
 
 /// Applies the pending embedded migrations (the workspace's `migrations/`) with the default
 /// [`MigrateOptions`]; returns how many were newly applied (0 when up to date).
@@ -74,8 +75,9 @@ pub async fn migrate_with(
     opts: &MigrateOptions,
     mut on_applied: impl FnMut(&Applied),
 ) -> Result<Vec<Applied>, MigrateError> {
-    let mut session = Session::open(migrate_url, opts).await?;
+    let mut session = Session::open(migrate_url, opts, Access::Write).await?;
     lock::with_lock(&mut session, opts, async |s| {
+        grants::grant_app(s, opts).await?;
         let rows = tracking::read(s).await?.unwrap_or_default();
         let plan = plan::plan(set, &rows)?;
         tracking::ensure(s).await?;

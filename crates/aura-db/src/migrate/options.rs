@@ -2,6 +2,25 @@
 
 use std::time::Duration;
 
+/// Where a migration run keeps the migrations' tables and its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TargetSchema {
+    /// Schema `aura` ([`crate::SCHEMA`]), whatever the role's search_path says: the session
+    /// sets `search_path` to it; it must exist (else [`MigrateError::SchemaMissing`]) and,
+    /// for `migrate` and `reset`, be owned by the migrate role (else
+    /// [`MigrateError::SchemaNotOwned`]; a member of the owner role runs as the owner). Never
+    /// another schema.
+    ///
+    /// [`MigrateError::SchemaMissing`]: super::MigrateError::SchemaMissing
+    /// [`MigrateError::SchemaNotOwned`]: super::MigrateError::SchemaNotOwned
+    #[default]
+    Aura,
+    /// The session's `current_schema()`, as the role's search_path gives it (migration sets
+    /// of other applications, the runner's own tests in `public`); no grants.
+    SearchPath,
+}
+
 /// How a migration run connects and waits. `Default` gives the values below.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -21,6 +40,14 @@ pub struct MigrateOptions {
     pub ddl_lock_timeout: Option<Duration>,
     /// `application_name` of the session, unless the URL sets one (`aura-migrate`).
     pub application_name: String,
+    /// Where the tables go (schema `aura`).
+    pub schema: TargetSchema,
+    /// With [`TargetSchema::Aura`], the role `migrate` and `reset` grant what the store
+    /// needs, before any migration runs: USAGE on the schema, SELECT, INSERT, UPDATE and
+    /// DELETE on every table of it (not the tracking tables) and on the tables migrations
+    /// create later (default privileges), USAGE and SELECT on sequences. `aura_app`;
+    /// `None`: no grants.
+    pub app_role: Option<String>,
 }
 
 impl Default for MigrateOptions {
@@ -32,6 +59,8 @@ impl Default for MigrateOptions {
             statement_timeout: None,
             ddl_lock_timeout: None,
             application_name: "aura-migrate".to_owned(),
+            schema: TargetSchema::Aura,
+            app_role: Some("aura_app".to_owned()),
         }
     }
 }
@@ -40,6 +69,20 @@ impl MigrateOptions {
     /// The defaults with another lock wait.
     pub fn with_lock_wait(mut self, wait: Duration) -> Self {
         self.lock_wait = wait;
+        self
+    }
+
+    /// The defaults with another app role to grant to (`AURA_DB_APP_ROLE`).
+    pub fn with_app_role(mut self, role: impl Into<String>) -> Self {
+        self.app_role = Some(role.into());
+        self
+    }
+
+    /// The tables go to the session's `current_schema()`, with no grants
+    /// ([`TargetSchema::SearchPath`]).
+    pub fn in_search_path_schema(mut self) -> Self {
+        self.schema = TargetSchema::SearchPath;
+        self.app_role = None;
         self
     }
 

@@ -9,7 +9,7 @@ use super::lock::with_lock;
 use super::options::MigrateOptions;
 use super::plan::plan;
 use super::run::{Applied, Direction, run};
-use super::session::Session;
+use super::session::{Access, Session};
 use super::set::Migrations;
 use super::tracking;
 use crate::config::vars::AURA_RESET_YES;
@@ -79,8 +79,9 @@ pub async fn reset_with(
     opts: &MigrateOptions,
 ) -> Result<ResetReport, MigrateError> {
     guards.check()?;
-    let mut session = Session::open(migrate_url, opts).await?;
+    let mut session = Session::open(migrate_url, opts, Access::Write).await?;
     with_lock(&mut session, opts, async |s| {
+        super::grants::grant_app(s, opts).await?;
         let rows = tracking::read(s).await?.unwrap_or_default();
         let plan = plan(set, &rows)?;
         if let Some(m) = plan.applied.iter().find(|m| !m.is_reversible()) {

@@ -19,13 +19,22 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::{CancelToken, NoTls};
 
 use super::error::{MigrateError, SqlError};
-use super::options::MigrateOptions;
+use super::options::{MigrateOptions, TargetSchema};
 use crate::connect::ConnectSpec;
 use crate::dsn::Dsn;
 use crate::ident::quote_ident;
+use crate::{MIGRATE_LOCK_TIMEOUT, SCHEMA};
 
 /// The blocking view of the session's connection that diesel's harness runs on.
 pub(crate) type Wrapper = AsyncConnectionWrapper<AsyncPgConnection>;
+
+/// What the session is for: reading the tracking tables (`status`), or changing the schema
+/// (`migrate`, `reset`: the schema must be the migrate role's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    Write,
+}
 
 /// A connected, configured migrator session.
 pub(crate) struct Session {
@@ -38,6 +47,8 @@ pub(crate) struct Session {
     pub(crate) schema: String,
     /// The same, unquoted (for messages).
     pub(crate) schema_name: String,
+    /// The redacted DSN.
+    pub(crate) target: String,
 }
 
 impl Session {
@@ -45,6 +56,7 @@ impl Session {
     pub(crate) async fn open(
         url: &SecretString,
         opts: &MigrateOptions,
+        access: Access,
     ) -> Result<Self, MigrateError> {
         if url.expose_secret().trim().is_empty() {
             return Err(MigrateError::EmptyUrl);
@@ -81,6 +93,9 @@ impl Session {
         conn.batch_execute(&settings)
             .await
             .map_err(|e| MigrateError::step(format!("session setup on {}", spec.target()), &e))?;
+        if opts.schema == TargetSchema::Aura {
+            enter_aura(&mut conn, opts, access, spec.target()).await?;
+        }
 
         let (schema, search_path): (Option<String>, String) =
             diesel::dsl::sql::<(Nullable<Text>, Text)>(
@@ -99,6 +114,7 @@ impl Session {
             failed_sql,
             schema: quote_ident(&schema_name),
             schema_name,
+            target: spec.target().to_owned(),
         })
     }
 
@@ -146,6 +162,65 @@ impl Session {
             token: Some(self.cancel.clone()),
         }
     }
+}
+
+/// Points the session at schema `aura`, whatever the role's search_path says: it must
+/// exist and, to change it, be the session's role's (a member of the owner role becomes
+/// the owner with `SET ROLE`, so what it creates belongs to the owner). Without a
+/// `lock_timeout` of its own (no role setting, no option), DDL waits at most
+/// [`MIGRATE_LOCK_TIMEOUT`] for its locks, as role bootstrap would have set.
+async fn enter_aura(
+    conn: &mut AsyncPgConnection,
+    opts: &MigrateOptions,
+    access: Access,
+    target: &str,
+) -> Result<(), MigrateError> {
+    let (role, database, owner, lock_timeout): (String, String, Option<String>, String) =
+        diesel::dsl::sql::<(Text, Text, Nullable<Text>, Text)>(
+            "SELECT current_user::text, current_database()::text, \
+             (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = ",
+        )
+        .bind::<Text, _>(SCHEMA)
+        .sql("), current_setting('lock_timeout')")
+        .get_result(conn)
+        .await
+        .map_err(|e| MigrateError::step("looking up schema aura", &e))?;
+    let Some(owner) = owner else {
+        return Err(MigrateError::SchemaMissing {
+            schema: SCHEMA.to_owned(),
+            database,
+            role,
+            target: target.to_owned(),
+        });
+    };
+    let mut settings = format!("SET search_path = {};", quote_ident(SCHEMA));
+    if access == Access::Write {
+        if owner != role {
+            let not_owned = || MigrateError::SchemaNotOwned {
+                schema: SCHEMA.to_owned(),
+                owner: owner.clone(),
+                role: role.clone(),
+                target: target.to_owned(),
+            };
+            conn.batch_execute(&format!("SET ROLE {}", quote_ident(&owner)))
+                .await
+                .map_err(|_| not_owned())?;
+            tracing::info!(
+                role,
+                owner,
+                "the schema's owner runs the migrations (SET ROLE)"
+            );
+        }
+        if opts.ddl_lock_timeout.is_none() && lock_timeout == "0" {
+            settings.push_str(&format!(
+                " SET lock_timeout = {};",
+                MIGRATE_LOCK_TIMEOUT.as_millis()
+            ));
+        }
+    }
+    conn.batch_execute(&settings)
+        .await
+        .map_err(|e| MigrateError::step(format!("session setup on {target}"), &e))
 }
 
 /// The last statement that failed on the session, as sent (diesel's query text), with its

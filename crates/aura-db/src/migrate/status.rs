@@ -6,7 +6,7 @@ use secrecy::SecretString;
 
 use super::error::MigrateError;
 use super::options::MigrateOptions;
-use super::session::Session;
+use super::session::{Access, Session};
 use super::set::Migrations;
 use super::tracking;
 
@@ -73,7 +73,7 @@ pub async fn status_with(
     set: &Migrations,
     opts: &MigrateOptions,
 ) -> Result<Vec<MigrationRow>, MigrateError> {
-    let mut session = Session::open(migrate_url, opts).await?;
+    let mut session = Session::open(migrate_url, opts, Access::Read).await?;
     let Some(applied) = tracking::read(&mut session).await? else {
         return Ok(Vec::new());
     };
