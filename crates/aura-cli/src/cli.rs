@@ -36,6 +36,18 @@ pub enum DbCommand {
     /// Bootstrap the roles (unless AURA_DB_URL and AURA_DB_MIGRATE_URL are both set), then
     /// apply the pending migrations.
     Migrate,
+    /// Create or update the roles, the schema and their privileges as the role of
+    /// AURA_DB_BOOTSTRAP_URL (a superuser, or an administrator with CREATEROLE).
+    ///
+    /// With `--print-sql`, connect nowhere: print the SQL script an administrator runs once,
+    /// connected to the database, on a server where Aura gets no superuser (managed
+    /// Postgres). Passwords appear in it only as SCRAM-SHA-256 verifiers, computed here
+    /// from AURA_DB_URL / AURA_DB_MIGRATE_URL, else AURA_DB_PASSWORD.
+    Bootstrap {
+        /// Print the SQL instead of running it.
+        #[arg(long)]
+        print_sql: bool,
+    },
     /// List applied and pending migrations.
     ///
     /// Exit codes: 0 up to date, 2 migrations pending, 3 inconsistent (an applied migration

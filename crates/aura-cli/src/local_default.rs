@@ -27,7 +27,9 @@ pub fn is_configured() -> bool {
 /// (the caller prints it once the command succeeded, so that an error stays one line).
 pub async fn config() -> Result<(Config, Option<String>), String> {
     if is_configured() {
-        return Ok((Config::from_env().map_err(|e| e.to_string())?, None));
+        // Not from_env: main printed the unknown-variable warnings already.
+        let config = Config::from_lookup(|name| std::env::var(name).ok());
+        return Ok((config.map_err(|e| e.to_string())?, None));
     }
     let cluster = start_cluster().await?;
     let config = local_config(&cluster)?;

@@ -13,6 +13,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose);
+    // A typo must not silently leave a setting at its default.
+    for unknown in aura_db::vars::unknown_in_env() {
+        eprintln!("warning: {unknown}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -256,12 +256,13 @@ pub fn bootstrap_script(spec: &RolesSpec, database: &str) -> Result<String, Erro
         "-- Aura: provisioning of database {db} (roles {app} and {migrate}, schema {schema}).\n\
          -- Run once, connected to database {db}, as an administrator with CREATEROLE (a\n\
          -- managed service's admin role; a superuser works too), e.g.\n\
-         --   psql \"postgres://<admin>@<host>/{db}\" -v ON_ERROR_STOP=1 -f aura-bootstrap.sql\n\
+         --   psql \"postgres://<admin>@<host>/{name}\" -v ON_ERROR_STOP=1 -f aura-bootstrap.sql\n\
          -- Running it again is safe: it re-asserts everything and sets the passwords again.\n\
          -- The passwords appear only as SCRAM-SHA-256 verifiers, computed by `aura`.\n\
          -- Then `aura db migrate` with AURA_DB_URL and AURA_DB_MIGRATE_URL set.\n\
          BEGIN;\n",
         db = quote_ident(database),
+        name = database,
         app = quote_ident(&spec.app_role),
         migrate = quote_ident(&spec.migrate_role),
         schema = SCHEMA,

@@ -8,6 +8,7 @@ use aura_db::{
 };
 use secrecy::SecretString;
 
+use super::bootstrap;
 use crate::cli::DbCommand;
 use crate::local_default;
 
@@ -16,10 +17,15 @@ const EXIT_PENDING: u8 = 2;
 const EXIT_INCONSISTENT: u8 = 3;
 
 pub async fn run(cmd: DbCommand) -> Result<ExitCode, String> {
+    if let DbCommand::Bootstrap { print_sql: true } = cmd {
+        // Connects nowhere, so never starts the local cluster either.
+        return bootstrap::print_sql();
+    }
     let (config, local) = local_default::config().await?;
     let result = match cmd {
         DbCommand::Ping => ping(&config).await,
         DbCommand::Migrate => migrate(&config, local.is_some()).await,
+        DbCommand::Bootstrap { .. } => return bootstrap::run(&config).await,
         DbCommand::Status { json } => status(&config, json).await,
         DbCommand::Reset { yes } => reset(&config, yes).await,
     };
@@ -59,7 +65,7 @@ async fn migrate(config: &Config, local: bool) -> Result<ExitCode, Error> {
     }
     let url = migrate_url(config)?;
     let set = Migrations::embedded();
-    let applied = aura_db::migrate_with(&url, set, &MigrateOptions::default(), |a| {
+    let applied = aura_db::migrate_with(&url, set, &options(config), |a| {
         println!("applied {}_{} ({})", a.version, a.name, ms(a.duration));
     })
     .await?;
@@ -80,7 +86,13 @@ async fn migrate(config: &Config, local: bool) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_roles(config: &Config, report: &aura_db::RolesReport) {
+/// The migration options for `config`: its app role gets the grants.
+fn options(config: &Config) -> MigrateOptions {
+    MigrateOptions::default().with_app_role(config.app_role())
+}
+
+/// `roles: created …; updated …; created schema aura`.
+pub(super) fn print_roles(config: &Config, report: &aura_db::RolesReport) {
     let mut parts = Vec::new();
     if !report.created.is_empty() {
         parts.push(format!("created {}", report.created.join(", ")));
@@ -97,7 +109,7 @@ fn print_roles(config: &Config, report: &aura_db::RolesReport) {
 async fn status(config: &Config, json: bool) -> Result<ExitCode, Error> {
     let url = migrate_url(config)?;
     let set = Migrations::embedded();
-    let mut rows = aura_db::status(&url, set).await?;
+    let mut rows = aura_db::status_with(&url, set, &options(config)).await?;
     if rows.is_empty() {
         // Never migrated: everything this binary carries is pending.
         rows = set
@@ -171,7 +183,8 @@ async fn status(config: &Config, json: bool) -> Result<ExitCode, Error> {
 async fn reset(config: &Config, yes: bool) -> Result<ExitCode, Error> {
     let guards = ResetGuards::from_env(yes);
     let url = migrate_url(config)?;
-    let report = aura_db::reset(&url, Migrations::embedded(), guards).await?;
+    let report =
+        aura_db::reset_with(&url, Migrations::embedded(), guards, &options(config)).await?;
     for r in &report.reverted {
         println!("reverted {}_{} ({})", r.version, r.name, ms(r.duration));
     }

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+mod bootstrap;
 mod db;
 mod dev;
 

@@ -152,9 +152,15 @@ impl ConfigBuilder {
             ));
         }
 
-        let app_role = self.app_role.unwrap_or_else(|| "aura_app".to_owned());
+        // Unset role names follow the users of verbatim URLs: with per-role credentials
+        // (managed Postgres), the URLs alone name the roles.
+        let app_role = self
+            .app_role
+            .or_else(|| url_user(self.app_url.as_ref()))
+            .unwrap_or_else(|| "aura_app".to_owned());
         let migrate_role = self
             .migrate_role
+            .or_else(|| url_user(self.migrate_url.as_ref()))
             .unwrap_or_else(|| "aura_migrate".to_owned());
         validate_ident(names.app_role, &app_role)?;
         validate_ident(names.migrate_role, &migrate_role)?;

@@ -161,6 +161,11 @@ mod tests {
         .unwrap();
         assert_eq!(c.app_url().redacted(), "postgres://a:***@h1:1/d1");
         assert_eq!(
+            (c.app_role(), c.migrate_role()),
+            ("a", "m"),
+            "role names follow the URLs' users"
+        );
+        assert_eq!(
             c.migrate_url().unwrap().redacted(),
             "postgres://m:***@h2:2/d2"
         );
