@@ -251,3 +251,12 @@ fn validate_host(name: &str, host: &str) -> Result<(), Error> {
         ))
     }
 }
+
+/// The user of a verbatim URL, when it is a valid role name.
+fn url_user(url: Option<&SecretString>) -> Option<String> {
+    let url = url.filter(|u| !u.expose_secret().trim().is_empty())?;
+    Dsn::parse("url", url.clone())
+        .ok()?
+        .user()
+        .filter(|u| validate_ident("user", u).is_ok())
+}
