@@ -86,6 +86,14 @@ impl AuraEnv {
         AuraEnv { vars }
     }
 
+    /// An environment with none of our variables but `pairs`: a deployment configured by
+    /// URLs alone (managed Postgres, per-role credentials).
+    pub fn only(pairs: &[(&'static str, String)]) -> AuraEnv {
+        AuraEnv {
+            vars: pairs.iter().cloned().collect(),
+        }
+    }
+
     /// The same environment with one more variable.
     pub fn with(mut self, var: &'static str, value: &str) -> AuraEnv {
         self.vars.insert(var, value.to_owned());

@@ -3,3 +3,4 @@
 
 mod deploy;
 mod main_job_races;
+mod managed;

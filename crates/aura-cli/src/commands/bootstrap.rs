@@ -10,13 +10,10 @@ use secrecy::SecretString;
 /// script (see [`spec`]).
 pub async fn run(config: &Config) -> Result<ExitCode, String> {
     let spec = spec(config)?;
-    let report = aura_db::ensure_roles_with(
-        config.bootstrap_url(),
-        &spec,
-        config.pool().connect_timeout,
-    )
-    .await
-    .map_err(|e| aura_db::error_chain(&e))?;
+    let report =
+        aura_db::ensure_roles_with(config.bootstrap_url(), &spec, config.pool().connect_timeout)
+            .await
+            .map_err(|e| aura_db::error_chain(&e))?;
     super::db::print_roles(config, &report);
     Ok(ExitCode::SUCCESS)
 }
