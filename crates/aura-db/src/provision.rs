@@ -244,7 +244,7 @@ pub(crate) fn steps(
 }
 
 /// The script an administrator runs once, connected to `database`, on a server where no
-/// superuser is at hand (a managed service): the statements of [`steps`] for a CREATEROLE
+/// superuser is at hand (a managed service): the statements of [`crate::ensure_roles`] for a CREATEROLE
 /// administrator, in one transaction, with comments. No statement needs a superuser.
 ///
 /// The names and passwords are checked first; passwords appear only as SCRAM-SHA-256
