@@ -23,8 +23,9 @@ use crate::dsn::Dsn;
 use crate::error::Error;
 use crate::provision::{self, Admin, Verifiers};
 
-/// Advisory lock key serializing concurrent bootstraps of one database.
-const BOOTSTRAP_LOCK: i64 = 0x6175_7261_726f_6c65; // "auraroles"
+/// Advisory lock key serializing concurrent bootstraps of one database (and the grants a
+/// migration run makes: they update the same catalog rows).
+pub(crate) const BOOTSTRAP_LOCK: i64 = 0x6175_7261_726f_6c65; // "auraroles"
 
 /// Longest password accepted, in bytes.
 pub const MAX_PASSWORD_BYTES: usize = 1024;

@@ -2,8 +2,8 @@
 //! the schema and everything in it, so it can): an operator who created only the roles and
 //! the schema, as every managed-Postgres guide says, gets a store that works.
 //!
-//! Runs under the migration lock (concurrent GRANTs on one catalog row fail with "tuple
-//! concurrently updated"), before the tracking tables are set up (which take write access
+//! Runs under the migration lock and the bootstrap's advisory lock (concurrent GRANTs on
+//! one catalog row fail with "tuple concurrently updated"), before the tracking tables are set up (which take write access
 //! to them back from everyone but the migrator).
 
 use diesel::sql_types::Text;
@@ -14,6 +14,7 @@ use super::options::{MigrateOptions, TargetSchema};
 use super::session::Session;
 use super::tracking::{CHECKSUM_TABLE, DIESEL_TABLE};
 use crate::SCHEMA;
+use crate::roles::BOOTSTRAP_LOCK;
 use crate::ident::quote_ident;
 
 /// Grants `opts.app_role` USAGE on the schema, default privileges on what the session's
@@ -38,6 +39,13 @@ pub(crate) async fn grant_app(s: &mut Session, opts: &MigrateOptions) -> Result<
     let granted = s
         .conn()
         .transaction::<_, diesel::result::Error, _>(async |conn| {
+            // A bootstrap of this database (another process's `aura db migrate`) updates
+            // the same catalog rows: concurrent updates of one row fail ("tuple
+            // concurrently updated"), so take its lock for this transaction.
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<diesel::sql_types::BigInt, _>(BOOTSTRAP_LOCK)
+                .execute(conn)
+                .await?;
             conn.batch_execute(&format!(
                 "GRANT USAGE ON SCHEMA {schema} TO {role};\n\
                  ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} \
