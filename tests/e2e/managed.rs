@@ -239,6 +239,34 @@ async fn the_printed_sql_run_by_a_createrole_admin_gives_a_working_deployment() 
         .await
         .expect_err("no DDL for the app role");
     assert_eq!(err.code().map(|c| c.code()), Some("42501"), "{err}");
+    // The administrator is a member of the migrate role (the script granted it): a run
+    // with its URL migrates as the schema's owner, so the new table is the migrate role's.
+    let newer = later_set();
+    std::fs::create_dir_all(newer.path().join("2999-01-02-000000_admin_notes")).expect("mkdir");
+    std::fs::write(
+        newer.path().join("2999-01-02-000000_admin_notes/up.sql"),
+        "CREATE TABLE admin_notes (id bigint PRIMARY KEY);\n",
+    )
+    .expect("up.sql");
+    let set = Migrations::from_dir(newer.path()).expect("newer set");
+    let admin_url = SecretString::from(Roles::url(&db, &roles.admin, ADMIN_PW).expose().to_owned());
+    let opts = MigrateOptions::default().with_app_role(&roles.app);
+    let applied = aura_db::migrate_with(&admin_url, &set, &opts, |_| {})
+        .await
+        .expect("a member of the owner role migrates");
+    assert_eq!(applied.len(), 1);
+    let owner: String = su
+        .query_one(
+            "SELECT pg_get_userbyid(relowner)::text FROM pg_class WHERE oid = 'aura.admin_notes'::regclass",
+            &[],
+        )
+        .await
+        .expect("owner")
+        .get(0);
+    assert_eq!(owner, roles.migrate, "created as the schema's owner");
+    app.batch_execute("INSERT INTO aura.admin_notes VALUES (1)")
+        .await
+        .expect("the app role has DML on it");
     assert_eq!(public_relations(&db).await, 0, "nothing in public");
     drop((app, admin, su));
     roles.drop_after(db).await;

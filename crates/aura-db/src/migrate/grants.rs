@@ -14,8 +14,8 @@ use super::options::{MigrateOptions, TargetSchema};
 use super::session::Session;
 use super::tracking::{CHECKSUM_TABLE, DIESEL_TABLE};
 use crate::SCHEMA;
-use crate::roles::BOOTSTRAP_LOCK;
 use crate::ident::quote_ident;
+use crate::roles::BOOTSTRAP_LOCK;
 
 /// Grants `opts.app_role` USAGE on the schema, default privileges on what the session's
 /// role creates there later, and DML on the tables (not the tracking tables) that lack it.
