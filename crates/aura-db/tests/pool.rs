@@ -41,6 +41,7 @@ async fn connections_carry_application_name_and_statement_timeout() {
     let pool = aura_db::open(
         &db.config_builder()
             .statement_timeout(Duration::from_millis(1234))
+            .idle_in_transaction_timeout(Duration::from_millis(4321))
             .build()
             .unwrap(),
     )
@@ -52,16 +53,23 @@ async fn connections_carry_application_name_and_statement_timeout() {
         app: String,
         #[diesel(sql_type = diesel::sql_types::Text)]
         timeout: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        idle: String,
     }
     let mut conn = pool.get().await.unwrap();
     let s: S = sql_query(
-        "SELECT current_setting('application_name') AS app, current_setting('statement_timeout') AS timeout",
+        "SELECT current_setting('application_name') AS app, current_setting('statement_timeout') AS timeout, \
+         current_setting('idle_in_transaction_session_timeout') AS idle",
     )
     .get_result(&mut *conn)
     .await
     .unwrap();
     assert_eq!(s.app, "aura-test");
     assert_eq!(s.timeout, "1234ms");
+    assert_eq!(
+        s.idle, "4321ms",
+        "set per connection, whatever the role's setting"
+    );
 
     // The timeout fires, and the error keeps its SQLSTATE although diesel-async drops it.
     let err = Error::from(
