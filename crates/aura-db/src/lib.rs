@@ -9,9 +9,11 @@ mod migrate;
 mod ping;
 mod pool;
 mod roles;
+mod tls;
 mod tx;
 
 pub use config::{Config, ConfigBuilder, PoolSettings, vars};
+pub use connect::{cancel_query, connect_raw};
 pub use dsn::Dsn;
 pub use error::Error;
 pub use ident::validate_ident;
@@ -25,6 +27,7 @@ pub use pool::{Pool, PoolState, PooledConn, mark_broken, open, open_with};
 pub use roles::{
     MAX_PASSWORD_BYTES, RolesReport, RolesSpec, ensure_roles, ensure_roles_with, validate_password,
 };
+pub use tls::{RootCert, SslMode, TlsFailure, TlsSettings};
 pub use tx::{Isolation, TxBody, TxOptions, with_tx, with_tx_opts};
 
 /// Re-exported so callers name the same connection type as the pool.

@@ -3,7 +3,8 @@
 //! mutual exclusion), with the settings migrations rely on.
 
 use secrecy::{ExposeSecret, SecretString};
-use tokio_postgres::{CancelToken, Client, NoTls};
+use tokio_postgres::{CancelToken, Client};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::options::MigrateOptions;
 use crate::connect::ConnectSpec;
@@ -18,6 +19,8 @@ pub(crate) struct Session {
     pub(crate) schema: String,
     /// The same, unquoted (for messages and catalog lookups).
     pub(crate) schema_name: String,
+    /// The TLS connector the session was opened with: cancel requests use it too.
+    tls: MakeRustlsConnect,
 }
 
 impl Session {
@@ -29,6 +32,7 @@ impl Session {
         let dsn = Dsn::parse("migrate URL", url.clone())?;
         let spec = ConnectSpec::single(&dsn, &opts.application_name, opts.connect_timeout);
         let client = spec.connect_raw().await?;
+        let tls = spec.tls_connector()?;
 
         // client_connection_check_interval: a backend whose client vanished (a SIGKILLed
         // migrator) notices within a second, even inside a long statement, ends, and frees
@@ -68,6 +72,7 @@ impl Session {
             client,
             schema: quote_ident(&schema_name),
             schema_name,
+            tls,
         })
     }
 
@@ -80,7 +85,7 @@ impl Session {
     /// session is running. See [`CancelOnDrop`].
     pub(crate) fn cancel_on_drop(&self) -> CancelOnDrop {
         CancelOnDrop {
-            token: Some(self.client.cancel_token()),
+            token: Some((self.client.cancel_token(), self.tls.clone())),
         }
     }
 
@@ -100,7 +105,7 @@ impl Session {
 /// that response arrive now (an error); the connection then closes, the backend rolls the
 /// migration back and the lock is free.
 pub(crate) struct CancelOnDrop {
-    token: Option<CancelToken>,
+    token: Option<(CancelToken, MakeRustlsConnect)>,
 }
 
 impl CancelOnDrop {
@@ -112,14 +117,14 @@ impl CancelOnDrop {
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        let Some(token) = self.token.take() else {
+        let Some((token, tls)) = self.token.take() else {
             return;
         };
         // No runtime (it is shutting down): the process is ending and its sockets with it,
         // which the backend notices within client_connection_check_interval.
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
-                if let Err(e) = token.cancel_query(NoTls).await {
+                if let Err(e) = token.cancel_query(tls).await {
                     tracing::warn!(error = %e, "could not cancel the abandoned migration statement");
                 }
             });
