@@ -39,7 +39,9 @@ pub async fn connect_raw(dsn: &Dsn) -> Result<Client, Error> {
         .get_connect_timeout()
         .copied()
         .unwrap_or(RAW_CONNECT_TIMEOUT);
-    ConnectSpec::single(dsn, "aura", timeout).connect_raw().await
+    ConnectSpec::single(dsn, "aura", timeout)
+        .connect_raw()
+        .await
 }
 
 /// Cancels the statement running on the session of `token` (from
@@ -99,7 +101,9 @@ impl ConnectSpec {
     fn with_timeout(dsn: &Dsn, mut pg: tokio_postgres::Config, timeout: Duration) -> Self {
         pg.connect_timeout(timeout);
         let target = redact(&pg);
-        let tls = dsn.tls().and_then(|settings| TlsConnector::build(&settings));
+        let tls = dsn
+            .tls()
+            .and_then(|settings| TlsConnector::build(&settings));
         if let Ok(connector) = &tls {
             pg.ssl_mode(connector.mode.driver());
         }
@@ -152,11 +156,12 @@ impl ConnectSpec {
     /// Connects through TLS as the mode says. With `prefer`, a failed TLS handshake (a
     /// root certificate was given and the chain did not verify) is retried in plaintext,
     /// as libpq does.
-    async fn open(
-        &self,
-    ) -> Result<(Client, Connection<Socket, TlsStream>), Error> {
+    async fn open(&self) -> Result<(Client, Connection<Socket, TlsStream>), Error> {
         let connector = self.tls.as_ref().map_err(Clone::clone)?;
-        match self.timed(self.pg.connect(connector.make()), connector).await {
+        match self
+            .timed(self.pg.connect(connector.make()), connector)
+            .await
+        {
             Err(Error::Tls { .. }) if connector.mode == SslMode::Prefer => {
                 let mut plain = self.pg.clone();
                 plain.ssl_mode(tokio_postgres::config::SslMode::Disable);
@@ -184,8 +189,7 @@ impl ConnectSpec {
     }
 
     fn classify(&self, err: &tokio_postgres::Error, connector: &TlsConnector) -> Error {
-        if let Some(failure) = tls::classify(err, connector.mode, connector.rootcert.as_deref())
-        {
+        if let Some(failure) = tls::classify(err, connector.mode, connector.rootcert.as_deref()) {
             return Error::Tls {
                 target: self.target.clone(),
                 failure,

@@ -166,6 +166,26 @@ impl Dsn {
         self.pg_config().get_dbname().map(str::to_owned)
     }
 
+    /// A copy of this DSN logging in as `user` with `password` (same host, database and
+    /// TLS keys), as a URL.
+    pub fn with_login(&self, user: &str, password: &SecretString) -> Dsn {
+        let cfg = self.pg_config();
+        let (host, port) = first_host_port(&cfg);
+        let dsn = Dsn::compose(user, password, &host, port, cfg.get_dbname().unwrap_or(""));
+        self.carry_tls(dsn)
+    }
+
+    /// `dsn` with this DSN's TLS keys (as URL query parameters libpq and psql read too).
+    fn carry_tls(&self, mut dsn: Dsn) -> Dsn {
+        let query = self.tls.query();
+        if !query.is_empty() {
+            dsn.secret = SecretString::from(format!("{}{query}", dsn.expose()));
+        }
+        dsn.tls = self.tls.clone();
+        dsn.source.clone_from(&self.source);
+        dsn
+    }
+
     /// A copy of this DSN pointing at another database, as a URL.
     pub fn with_dbname(&self, dbname: &str) -> Dsn {
         let cfg = self.pg_config();
@@ -174,21 +194,20 @@ impl Dsn {
             .get_password()
             .map(|p| SecretString::from(String::from_utf8_lossy(p).into_owned()))
             .unwrap_or_else(|| SecretString::from(String::new()));
-        let mut dsn = Dsn::compose(
+        let dsn = Dsn::compose(
             cfg.get_user().unwrap_or("postgres"),
             &password,
             &host,
             port,
             dbname,
         );
-        // The TLS keys go along (as URL query parameters libpq and psql read too).
-        let query = self.tls.query();
-        if !query.is_empty() {
-            dsn.secret = SecretString::from(format!("{}{query}", dsn.expose()));
-        }
-        dsn.tls = self.tls.clone();
-        dsn.source.clone_from(&self.source);
-        dsn
+        self.carry_tls(dsn)
+    }
+
+    /// True when the connection string itself sets a TLS key (`sslmode`, `sslrootcert`,
+    /// `sslcert`, `sslkey`).
+    pub fn has_tls_keys(&self) -> bool {
+        !self.tls.query().is_empty()
     }
 }
 

@@ -91,7 +91,10 @@ fn load_roots(root: &RootCert) -> Result<RootCertStore, Error> {
                 store.add(cert).map_err(|e| {
                     Error::config(
                         "sslrootcert",
-                        format!("{}: a certificate is unusable as a root: {e}", path.display()),
+                        format!(
+                            "{}: a certificate is unusable as a root: {e}",
+                            path.display()
+                        ),
                     )
                 })?;
             }

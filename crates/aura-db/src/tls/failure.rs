@@ -116,12 +116,13 @@ fn from_rustls(err: &rustls::Error, rootcert: Option<&str>) -> TlsFailure {
         CertificateError::UnknownIssuer => TlsFailure::UnknownCa {
             rootcert: rootcert.map(str::to_owned),
         },
-        CertificateError::NotValidForNameContext { expected, presented } => {
-            TlsFailure::HostMismatch {
-                host: expected.to_str().into_owned(),
-                presented: presented.clone(),
-            }
-        }
+        CertificateError::NotValidForNameContext {
+            expected,
+            presented,
+        } => TlsFailure::HostMismatch {
+            host: expected.to_str().into_owned(),
+            presented: presented.clone(),
+        },
         CertificateError::NotValidForName => TlsFailure::HostMismatch {
             host: String::new(),
             presented: Vec::new(),

@@ -14,7 +14,7 @@ mod settings;
 mod verifier;
 
 pub(crate) use connector::TlsConnector;
-pub(crate) use failure::classify;
 pub use failure::TlsFailure;
+pub(crate) use failure::classify;
 pub use mode::SslMode;
 pub use settings::{RootCert, TlsSettings};

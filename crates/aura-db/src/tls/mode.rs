@@ -89,7 +89,14 @@ mod tests {
             assert_eq!(SslMode::parse(mode.as_str()), Ok(mode));
         }
         let err = SslMode::parse("verify_full").unwrap_err();
-        assert!(err.contains("\"verify_full\"") && err.contains("verify-full"), "{err}");
-        assert!(SslMode::parse("allow").unwrap_err().contains("not supported"));
+        assert!(
+            err.contains("\"verify_full\"") && err.contains("verify-full"),
+            "{err}"
+        );
+        assert!(
+            SslMode::parse("allow")
+                .unwrap_err()
+                .contains("not supported")
+        );
     }
 }

@@ -73,7 +73,9 @@ fn split_url(text: &str) -> (String, TlsParams) {
         let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
         let key = percent_decode_str(raw_key).decode_utf8_lossy();
         if KEYS.contains(&key.as_ref()) {
-            let value = percent_decode_str(raw_value).decode_utf8_lossy().into_owned();
+            let value = percent_decode_str(raw_value)
+                .decode_utf8_lossy()
+                .into_owned();
             params.set(&key, value);
         } else {
             kept.push(pair);
@@ -159,7 +161,10 @@ mod tests {
         assert_eq!(p.sslrootcert.as_deref(), Some("/tmp/ca x.crt"));
         let (rest, p) = split("postgresql://h/db?sslcert=/c&sslkey=/k");
         assert_eq!(rest, "postgresql://h/db");
-        assert_eq!((p.sslcert.as_deref(), p.sslkey.as_deref()), (Some("/c"), Some("/k")));
+        assert_eq!(
+            (p.sslcert.as_deref(), p.sslkey.as_deref()),
+            (Some("/c"), Some("/k"))
+        );
         assert_eq!(p.query(), "?sslcert=%2Fc&sslkey=%2Fk");
     }
 

@@ -230,7 +230,10 @@ mod tests {
     #[test]
     fn bad_input_names_the_setting() {
         let e = resolve(url(Some("verify_full"), None), &[]).unwrap_err();
-        assert!(e.contains("sslmode in AURA_DB_URL") && e.contains("verify_full"), "{e}");
+        assert!(
+            e.contains("sslmode in AURA_DB_URL") && e.contains("verify_full"),
+            "{e}"
+        );
         let e = resolve(TlsParams::default(), &[("PGSSLMODE", "on")]).unwrap_err();
         assert!(e.contains("PGSSLMODE"), "{e}");
         let e = resolve(url(None, Some("/nonexistent/ca.crt")), &[]).unwrap_err();
@@ -238,11 +241,7 @@ mod tests {
             e.contains("sslrootcert in AURA_DB_URL") && e.contains("does not exist"),
             "{e}"
         );
-        let e = resolve(
-            url(Some("verify-full"), None),
-            &[("HOME", "/nonexistent")],
-        )
-        .unwrap_err();
+        let e = resolve(url(Some("verify-full"), None), &[("HOME", "/nonexistent")]).unwrap_err();
         assert!(e.contains("sslrootcert") && e.contains("root.crt"), "{e}");
         let e = resolve(
             TlsParams {
@@ -252,7 +251,10 @@ mod tests {
             &[],
         )
         .unwrap_err();
-        assert!(e.contains("sslkey in AURA_DB_URL") && e.contains("sslcert"), "{e}");
+        assert!(
+            e.contains("sslkey in AURA_DB_URL") && e.contains("sslcert"),
+            "{e}"
+        );
         let e = resolve(TlsParams::default(), &[("PGSSLCERT", "/etc/hostname")]).unwrap_err();
         assert!(e.contains("PGSSLCERT") && e.contains("sslkey"), "{e}");
         let e = resolve(url(Some("require"), Some("system")), &[]).unwrap_err();
