@@ -22,7 +22,7 @@ pub use migrate::{
     MigrationFailure, MigrationRow, MigrationState, Migrations, ResetGuards, ResetReport, migrate,
     migrate_with, reset, reset_with, status, status_with,
 };
-pub use ping::ping;
+pub use ping::{Encryption, encryption, ping};
 pub use pool::{Pool, PoolState, PooledConn, mark_broken, open, open_with};
 pub use roles::{
     MAX_PASSWORD_BYTES, RolesReport, RolesSpec, ensure_roles, ensure_roles_with, validate_password,

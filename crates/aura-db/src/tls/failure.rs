@@ -140,6 +140,15 @@ fn from_rustls(err: &rustls::Error, rootcert: Option<&str>) -> TlsFailure {
     }
 }
 
+/// `localhost` of rustls' `DnsName("localhost")`, `127.0.0.1` of `IpAddress(127.0.0.1)`.
+fn bare_name(presented: &str) -> String {
+    let inner = presented
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or(presented);
+    inner.trim_matches('"').to_owned()
+}
+
 /// `YYYY-MM-DD HH:MM:SS UTC` of a Unix time (proleptic Gregorian, days-from-civil inverse).
 fn utc(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
@@ -164,6 +173,13 @@ fn utc(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presented_names_lose_their_wrappers() {
+        assert_eq!(bare_name("DnsName(\"localhost\")"), "localhost");
+        assert_eq!(bare_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(bare_name("plain"), "plain");
+    }
 
     #[test]
     fn utc_dates() {

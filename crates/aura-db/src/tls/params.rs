@@ -4,7 +4,22 @@
 //! `sslrootcert`, `sslcert`, `sslkey`: a URL psql accepts would not parse. They are cut out
 //! of the text here (URL query or `key=value` form) and handled by [`super::settings`].
 
-use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+
+/// What a query value must escape: separators, `%` itself, and what is not URL text.
+const QUERY_VALUE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'=')
+    .add(b'?')
+    .add(b'<')
+    .add(b'>')
+    .add(b'\\')
+    .add(b'`');
 
 /// The keys handled here instead of by tokio-postgres.
 const KEYS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
@@ -44,7 +59,7 @@ impl TlsParams {
     pub(crate) fn query(&self) -> String {
         let parts: Vec<String> = self
             .pairs()
-            .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
+            .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, QUERY_VALUE)))
             .collect();
         if parts.is_empty() {
             String::new()
@@ -165,7 +180,7 @@ mod tests {
             (p.sslcert.as_deref(), p.sslkey.as_deref()),
             (Some("/c"), Some("/k"))
         );
-        assert_eq!(p.query(), "?sslcert=%2Fc&sslkey=%2Fk");
+        assert_eq!(p.query(), "?sslcert=/c&sslkey=/k");
     }
 
     #[test]
