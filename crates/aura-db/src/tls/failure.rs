@@ -121,7 +121,7 @@ fn from_rustls(err: &rustls::Error, rootcert: Option<&str>) -> TlsFailure {
             presented,
         } => TlsFailure::HostMismatch {
             host: expected.to_str().into_owned(),
-            presented: presented.clone(),
+            presented: presented.iter().map(|n| bare_name(n)).collect(),
         },
         CertificateError::NotValidForName => TlsFailure::HostMismatch {
             host: String::new(),
