@@ -40,6 +40,12 @@ impl TestDb {
         Self::create(server, &format!("TEMPLATE \"{template}\"")).await
     }
 
+    /// Like [`TestDb::empty`], on the TLS-only test cluster.
+    pub async fn empty_tls() -> TestDb {
+        let server = tls_server().unwrap_or_else(|e| panic!("{e}"));
+        Self::create(server, "TEMPLATE template0").await
+    }
+
     /// A new, empty database (from `template0`): nothing migrated, for tests of migrations
     /// and bootstrap themselves.
     pub async fn empty() -> TestDb {
