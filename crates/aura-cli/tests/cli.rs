@@ -52,7 +52,9 @@ async fn ping_prints_a_latency() {
         "{stdout}"
     );
     assert!(
-        stdout.trim_end().ends_with(" ms; session: plaintext (no TLS)"),
+        stdout
+            .trim_end()
+            .ends_with(" ms; session: plaintext (no TLS)"),
         "{stdout}"
     );
 }
@@ -65,7 +67,11 @@ async fn migrate_and_ping_over_verified_tls_from_pgssl_variables() {
     let verify = [("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", ca.as_str())];
     let out = aura(&db, &["db", "migrate"], &verify);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(applied_count(&text(&out.stdout)) > 0, "{}", text(&out.stdout));
+    assert!(
+        applied_count(&text(&out.stdout)) > 0,
+        "{}",
+        text(&out.stdout)
+    );
 
     let out = aura(&db, &["db", "ping"], &verify);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -83,7 +89,10 @@ async fn migrate_and_ping_over_verified_tls_from_pgssl_variables() {
     let out = aura(&db, &["db", "ping"], &[("PGSSLMODE", "verify")]);
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("PGSSLMODE has an unknown value \"verify\""), "{stderr}");
+    assert!(
+        stderr.contains("PGSSLMODE has an unknown value \"verify\""),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

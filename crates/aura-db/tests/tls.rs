@@ -45,10 +45,15 @@ fn enc(path: &std::path::Path) -> String {
 
 /// The connect error of `dsn`, checked to hide the password and name the redacted target.
 async fn connect_error(dsn: &Dsn, password: &SecretString) -> Error {
-    let err = connect_raw(dsn).await.expect_err("the connection must fail");
+    let err = connect_raw(dsn)
+        .await
+        .expect_err("the connection must fail");
     let (text, debug) = (err.to_string(), format!("{err:?}"));
     let pw = password.expose_secret();
-    assert!(!text.contains(pw) && !debug.contains(pw), "password leaked: {text}");
+    assert!(
+        !text.contains(pw) && !debug.contains(pw),
+        "password leaked: {text}"
+    );
     assert!(text.contains(dsn.redacted()), "no target in: {text}");
     err
 }
@@ -76,10 +81,19 @@ async fn an_unknown_ca_fails_as_such_even_with_require() {
         );
         let err = connect_error(&dsn, tls.superuser_password()).await;
         assert!(
-            matches!(&err, Error::Tls { failure: TlsFailure::UnknownCa { .. }, .. }),
+            matches!(
+                &err,
+                Error::Tls {
+                    failure: TlsFailure::UnknownCa { .. },
+                    ..
+                }
+            ),
             "{mode}: {err}"
         );
-        assert!(err.to_string().contains("unknown certificate authority"), "{err}");
+        assert!(
+            err.to_string().contains("unknown certificate authority"),
+            "{err}"
+        );
     }
 }
 
@@ -105,13 +119,16 @@ async fn a_host_name_not_in_the_certificate_fails_verify_full_only() {
     assert_eq!(host, "db.example.invalid");
     assert!(presented.iter().any(|n| n == "localhost"), "{presented:?}");
     assert!(
-        err.to_string()
-            .contains("host name mismatch: the server's certificate is not valid for \"db.example.invalid\""),
+        err.to_string().contains(
+            "host name mismatch: the server's certificate is not valid for \"db.example.invalid\""
+        ),
         "{err}"
     );
     // verify-ca checks the chain only.
     let ca = tls.superuser_url("db.example.invalid", "postgres", &query("verify-ca"));
-    let client = connect_raw(&ca).await.expect("verify-ca ignores the host name");
+    let client = connect_raw(&ca)
+        .await
+        .expect("verify-ca ignores the host name");
     assert!(ssl_state(&client).await.0);
 }
 
@@ -120,7 +137,13 @@ async fn an_expired_certificate_fails_as_such() {
     let tls = TlsCluster::expired();
     let err = connect_error(&tls.verify_full_url("postgres"), tls.superuser_password()).await;
     assert!(
-        matches!(&err, Error::Tls { failure: TlsFailure::Expired { .. }, .. }),
+        matches!(
+            &err,
+            Error::Tls {
+                failure: TlsFailure::Expired { .. },
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(
@@ -135,7 +158,10 @@ async fn sslmode_disable_is_refused_by_the_tls_only_server() {
     let tls = TlsCluster::shared();
     let dsn = tls.superuser_url("127.0.0.1", "postgres", "sslmode=disable");
     let err = connect_error(&dsn, tls.superuser_password()).await;
-    let Error::Auth { sqlstate, message, .. } = &err else {
+    let Error::Auth {
+        sqlstate, message, ..
+    } = &err
+    else {
         panic!("expected the server's refusal, got {err}");
     };
     assert_eq!(sqlstate, "28000");
@@ -149,15 +175,31 @@ async fn sslmode_disable_is_refused_by_the_tls_only_server() {
 async fn prefer_falls_back_to_plaintext_and_require_refuses_a_server_without_tls() {
     // The workspace test cluster has no TLS.
     let db = TestDb::new().await;
-    let prefer = connect_raw(db.superuser_url()).await.expect("prefer (default)");
-    assert!(!ssl_state(&prefer).await.0, "the plain cluster cannot be TLS");
-    assert_eq!(db.superuser_url().tls().expect("settings").mode, SslMode::Prefer);
+    let prefer = connect_raw(db.superuser_url())
+        .await
+        .expect("prefer (default)");
+    assert!(
+        !ssl_state(&prefer).await.0,
+        "the plain cluster cannot be TLS"
+    );
+    assert_eq!(
+        db.superuser_url().tls().expect("settings").mode,
+        SslMode::Prefer
+    );
 
     let url = format!("{}?sslmode=require", db.superuser_url().expose());
     let require = Dsn::parse("test URL", SecretString::from(url)).expect("parse");
     let err = connect_raw(&require).await.expect_err("require needs TLS");
     assert!(
-        matches!(&err, Error::Tls { failure: TlsFailure::NotSupported { mode: SslMode::Require }, .. }),
+        matches!(
+            &err,
+            Error::Tls {
+                failure: TlsFailure::NotSupported {
+                    mode: SslMode::Require
+                },
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(
@@ -197,7 +239,9 @@ async fn a_client_certificate_is_presented() {
             enc(&cert.key)
         ),
     );
-    let client = connect_raw(&dsn).await.expect("connect with a client certificate");
+    let client = connect_raw(&dsn)
+        .await
+        .expect("connect with a client certificate");
     let (_, _, client_dn) = ssl_state(&client).await;
     assert_eq!(client_dn.as_deref(), Some("/CN=aura-client"));
 }
@@ -209,7 +253,8 @@ async fn system_roots_do_not_trust_the_development_ca() {
     assert_eq!(dsn.tls().expect("settings").mode, SslMode::VerifyFull);
     let err = connect_error(&dsn, tls.superuser_password()).await;
     assert!(
-        err.to_string().contains("not trusted by sslrootcert=system"),
+        err.to_string()
+            .contains("not trusted by sslrootcert=system"),
         "{err}"
     );
 }
@@ -223,16 +268,25 @@ async fn bad_tls_input_names_the_setting() {
             .to_string()
     };
     let e = parse("sslmode=verify_full");
-    assert!(e.contains("sslmode in AURA_DB_URL") && e.contains("\"verify_full\""), "{e}");
+    assert!(
+        e.contains("sslmode in AURA_DB_URL") && e.contains("\"verify_full\""),
+        "{e}"
+    );
     let e = parse("sslmode=verify-full&sslrootcert=/nonexistent/ca.crt");
     assert!(
         e.contains("sslrootcert in AURA_DB_URL names /nonexistent/ca.crt which does not exist"),
         "{e}"
     );
     let e = parse(&format!("sslkey={}", tls.encoded_ca()));
-    assert!(e.contains("sslkey in AURA_DB_URL is set but sslcert is not"), "{e}");
+    assert!(
+        e.contains("sslkey in AURA_DB_URL is set but sslcert is not"),
+        "{e}"
+    );
     let e = parse(&format!("sslcert={}", tls.encoded_ca()));
-    assert!(e.contains("sslcert in AURA_DB_URL is set but sslkey is not"), "{e}");
+    assert!(
+        e.contains("sslcert in AURA_DB_URL is set but sslkey is not"),
+        "{e}"
+    );
     // A file that exists but holds no certificate is found when the connector is built.
     let empty = std::env::temp_dir().join(format!("aura-empty-{}.crt", std::process::id()));
     std::fs::write(&empty, "not a certificate\n").expect("write");
@@ -241,8 +295,14 @@ async fn bad_tls_input_names_the_setting() {
         "postgres",
         &format!("sslmode=verify-full&sslrootcert={}", enc(&empty)),
     );
-    let e = connect_raw(&dsn).await.expect_err("empty root file").to_string();
-    assert!(e.contains("sslrootcert") && e.contains("holds no PEM certificate"), "{e}");
+    let e = connect_raw(&dsn)
+        .await
+        .expect_err("empty root file")
+        .to_string();
+    assert!(
+        e.contains("sslrootcert") && e.contains("holds no PEM certificate"),
+        "{e}"
+    );
     for text in [parse("sslmode=bogus"), e] {
         assert!(!text.contains(tls.superuser_password().expose_secret()));
     }
@@ -251,7 +311,12 @@ async fn bad_tls_input_names_the_setting() {
 #[tokio::test]
 async fn pool_migrations_and_cancellation_work_over_tls() {
     let db = TestDb::new_tls().await;
-    assert!(db.config().app_url().expose().contains("sslmode=verify-full"));
+    assert!(
+        db.config()
+            .app_url()
+            .expose()
+            .contains("sslmode=verify-full")
+    );
     let pool = db.pool().await;
     aura_db::ping(&pool).await.expect("ping over TLS");
     let mut conn = pool.get().await.expect("checkout");
@@ -271,7 +336,12 @@ async fn pool_migrations_and_cancellation_work_over_tls() {
             .expose()
             .to_owned(),
     );
-    assert_eq!(aura_db::migrate(&migrate_url).await.expect("migrate over TLS"), 0);
+    assert_eq!(
+        aura_db::migrate(&migrate_url)
+            .await
+            .expect("migrate over TLS"),
+        0
+    );
 
     // Cancellation: a cancel request over the same TLS settings ends a running statement.
     let dsn = db.superuser_url().clone();
@@ -280,7 +350,9 @@ async fn pool_migrations_and_cancellation_work_over_tls() {
     let sleeper = tokio::spawn(async move { client.batch_execute("SELECT pg_sleep(30)").await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let start = Instant::now();
-    aura_db::cancel_query(&dsn, &token).await.expect("cancel over TLS");
+    aura_db::cancel_query(&dsn, &token)
+        .await
+        .expect("cancel over TLS");
     let result = tokio::time::timeout(Duration::from_secs(5), sleeper)
         .await
         .expect("the statement ended")
@@ -288,4 +360,44 @@ async fn pool_migrations_and_cancellation_work_over_tls() {
     let err = result.expect_err("the statement was cancelled");
     assert_eq!(err.code().map(|c| c.code()), Some("57014"), "{err}");
     assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_planted_password_never_appears_in_tls_errors() {
+    let tls = TlsCluster::shared();
+    let planted = SecretString::from("planted-Pa55w0rd-tls".to_owned());
+    let other = unrelated_ca();
+    let cases = [
+        format!("sslmode=verify-full&sslrootcert={}", enc(&other)),
+        format!(
+            "hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert={}",
+            tls.encoded_ca()
+        ),
+        "sslmode=disable".to_owned(),
+        "sslmode=require".to_owned(),
+    ];
+    for (i, query) in cases.iter().enumerate() {
+        let host = if i == 1 {
+            "db.example.invalid"
+        } else {
+            "127.0.0.1"
+        };
+        let dsn = tls
+            .superuser_url(host, "postgres", query)
+            .with_login("postgres", &planted);
+        // The last case gets through TLS and fails on the password.
+        let err = connect_error(&dsn, &planted).await;
+        assert!(format!("{dsn:?}{dsn}").find("planted").is_none());
+        if i == 3 {
+            assert!(
+                matches!(&err, Error::Auth { sqlstate, .. } if sqlstate == "28P01"),
+                "{err}"
+            );
+        }
+    }
+    let expired = TlsCluster::expired();
+    let dsn = expired
+        .verify_full_url("postgres")
+        .with_login("postgres", &planted);
+    connect_error(&dsn, &planted).await;
 }

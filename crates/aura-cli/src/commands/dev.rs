@@ -21,8 +21,8 @@ async fn up(tls: bool, tls_only: bool) -> Result<ExitCode, String> {
     let cluster = local_default::start_cluster().await?;
     if tls {
         let handle = cluster.clone();
-        let files = blocking(move || handle.enable_tls(&TlsOptions::new().tls_only(tls_only)))
-            .await?;
+        let files =
+            blocking(move || handle.enable_tls(&TlsOptions::new().tls_only(tls_only))).await?;
         println!(
             "TLS on{} (CA certificate: {}); verify it with PGSSLMODE=verify-full \
              PGSSLROOTCERT={} (`aura dev env` prints both)",

@@ -32,7 +32,10 @@ async fn create_append_and_get_over_verified_tls() {
     let got = store.get_conversation(id).await.expect("get over TLS");
     assert_eq!(got.conversation.turn_count, 3);
     assert_eq!(
-        got.turns.iter().map(|t| t.content.as_str()).collect::<Vec<_>>(),
+        got.turns
+            .iter()
+            .map(|t| t.content.as_str())
+            .collect::<Vec<_>>(),
         ["hello", "over", "tls"]
     );
 }
