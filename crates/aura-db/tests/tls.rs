@@ -401,3 +401,30 @@ async fn a_planted_password_never_appears_in_tls_errors() {
         .with_login("postgres", &planted);
     connect_error(&dsn, &planted).await;
 }
+
+#[tokio::test]
+async fn prefer_retries_in_plaintext_when_the_verified_handshake_fails() {
+    // libpq: with a root certificate, prefer verifies the chain; a failed handshake is
+    // retried without TLS. The TLS-only server then refuses the plaintext login, which
+    // shows the retry happened (without it the error would be the unknown CA).
+    let tls = TlsCluster::shared();
+    let other = unrelated_ca();
+    let dsn = tls.superuser_url(
+        "127.0.0.1",
+        "postgres",
+        &format!("sslmode=prefer&sslrootcert={}", enc(&other)),
+    );
+    let err = connect_error(&dsn, tls.superuser_password()).await;
+    assert!(
+        matches!(&err, Error::Auth { message, .. } if message.contains("no encryption")),
+        "{err}"
+    );
+    // With the right CA, prefer is verified TLS.
+    let dsn = tls.superuser_url(
+        "127.0.0.1",
+        "postgres",
+        &format!("sslmode=prefer&sslrootcert={}", tls.encoded_ca()),
+    );
+    let client = connect_raw(&dsn).await.expect("prefer with the right CA");
+    assert!(ssl_state(&client).await.0);
+}
