@@ -48,8 +48,8 @@ lint:
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 
 # Start the local development cluster (and bootstrap the `aura` database's roles).
-dev-up:
-    {{aura}} dev up
+dev-up *ARGS:
+    {{aura}} dev up {{ARGS}}
 
 # Stop the local development cluster.
 dev-down:

@@ -4,6 +4,7 @@
 //!   get_conversation with 50 turns; W4 list_conversations, first and deep page, at 10k
 //!   and 1M conversations: aura-store against raw tokio-postgres, A B A B.
 //! - W5 pool checkout + return; W6 migrate a fresh database; W7 `TestDb::new`.
+//! - W8 W1 over TLS (verify-full), on the TLS-only test cluster.
 //!
 //! Before measuring, each compared row runs both sides once and checks they return the same
 //! thing, so the raw side is an equivalent and not a shortcut.
@@ -353,6 +354,20 @@ async fn get_rows(
         ));
     }
     Ok(rows)
+}
+
+/// W8: W1 on the TLS-only test cluster, every connection of both sides `verify-full`
+/// (aura's pool, and raw tokio-postgres through the same rustls connector).
+pub async fn w8(b: &Bench, s: &Sides, d: &MainData) -> anyhow::Result<Vec<Row>> {
+    get_rows(
+        b,
+        s,
+        "W8",
+        "get_conversation over TLS (verify-full), no turns",
+        &d.empty,
+        0,
+    )
+    .await
 }
 
 /// W2: append_turn; 1 task and 16 tasks over 1,000 conversations, 16 tasks on one; aura

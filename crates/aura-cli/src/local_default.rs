@@ -103,12 +103,9 @@ pub async fn prepare_database(config: &Config) -> Result<(), String> {
 }
 
 async fn create_database(maintenance: &Dsn, dbname: &str) -> Result<(), String> {
-    let (client, connection) = maintenance
-        .pg_config()
-        .connect(tokio_postgres::NoTls)
+    let client = aura_db::connect_raw(maintenance)
         .await
-        .map_err(|e| format!("cannot connect to {maintenance}: {e}"))?;
-    tokio::spawn(connection);
+        .map_err(|e| e.to_string())?;
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&dbname])
         .await

@@ -38,6 +38,16 @@ pub enum Error {
         cause: String,
     },
 
+    /// TLS could not be set up with the server: an untrusted or expired certificate, a host
+    /// name mismatch, a server without TLS under a mode that requires it.
+    #[error("aura-db: TLS with {target} failed: {failure}")]
+    Tls {
+        /// The redacted DSN that was tried.
+        target: String,
+        /// What failed.
+        failure: crate::tls::TlsFailure,
+    },
+
     /// The server rejected the credentials or the role (SQLSTATE class 28, or 3D000 for an
     /// unknown database).
     #[error("aura-db: {target} refused the login: {message} (SQLSTATE {sqlstate})")]

@@ -41,8 +41,9 @@ pub async fn run(cmd: DbCommand) -> Result<ExitCode, String> {
 async fn ping(config: &Config) -> Result<ExitCode, Error> {
     let pool = aura_db::open(config).await?;
     let rtt = aura_db::ping(&pool).await?;
+    let encryption = aura_db::encryption(&mut *pool.get().await?).await?;
     println!(
-        "ok: {} answered in {}",
+        "ok: {} answered in {}; session: {encryption}",
         config.app_url().redacted(),
         ms(rtt)
     );

@@ -203,6 +203,8 @@ impl ConfigBuilder {
             Some(url) => Dsn::parse(names.bootstrap_url, url)?,
             None => compose(&superuser, &superuser_password)?,
         };
+        // PGSSL* apply to composed URLs too: a bad value fails here, naming the variable.
+        app_url.tls()?;
 
         Ok(Config {
             app_url,

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aura_db::Dsn;
 use aura_testkit::TestDb;
-use tokio_postgres::NoTls;
 
 /// The workspace root (holds `migrations/`, `diesel.toml`, `scripts/`).
 pub fn repo_root() -> PathBuf {
@@ -18,15 +17,9 @@ pub fn repo_root() -> PathBuf {
 
 /// A plain client for `dsn`; its connection runs on the current runtime.
 pub async fn connect(dsn: &Dsn) -> tokio_postgres::Client {
-    let (client, connection) = dsn
-        .pg_config()
-        .connect(NoTls)
+    aura_db::connect_raw(dsn)
         .await
-        .unwrap_or_else(|e| panic!("connect to {dsn}: {e}"));
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
+        .unwrap_or_else(|e| panic!("connect to {dsn}: {e}"))
 }
 
 /// A client as the migrate role of `db` (search_path `aura`, owns the schema).

@@ -11,5 +11,6 @@ mod listing;
 mod not_found;
 mod requests;
 mod runs;
+mod tls;
 mod turns;
 mod unavailable;
