@@ -99,11 +99,16 @@ mod tests {
         };
         let text = sql(&append);
         assert!(
-            text.starts_with("WITH c AS (UPDATE aura.conversations SET"),
+            text.starts_with("WITH prior AS (SELECT seq, created_at, role = $1"),
             "{text}"
         );
+        assert!(
+            text.contains("c AS (UPDATE aura.conversations SET turn_count = turn_count + 1"),
+            "{text}"
+        );
+        assert!(text.contains("NOT EXISTS (SELECT 1 FROM prior)"), "{text}");
         assert!(text.contains("INSERT INTO aura.turns"), "{text}");
-        assert!(text.contains("$8"), "{text}");
+        assert!(text.contains("$14"), "{text}");
 
         let run = RunId::new();
         let ids = [RequestId::new()];

@@ -1,7 +1,8 @@
 //! Every statement that runs per call is prepared once per connection and reused.
 
 use aura_store::{
-    ConversationStore, ListQuery, RequestKey, RequestStore, RunEnd, RunKey, RunStore, TurnStore,
+    ConversationStore, ListQuery, RequestDraft, RequestKey, RequestStore, RunDraft, RunEnd, RunKey,
+    RunStore, TurnStore,
 };
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
@@ -48,25 +49,31 @@ async fn every_operation(store: &aura_store::PgStore) {
         })
         .await
         .expect("list after");
-    let run = store.start_run(c).await.expect("start");
+    let run = store
+        .start_run(c, RunDraft::default())
+        .await
+        .expect("start");
     let request = store
-        .create_request(c, Some(run.id), "q?")
+        .create_request(c, RequestDraft::new(Some(run.id), "q?"))
         .await
         .expect("ask");
     store
-        .answer(RequestKey::from(&request), "a")
+        .answer_request(RequestKey::from(&request), "a")
         .await
         .expect("answer");
     store
-        .mark_resumed_batch(c, &[request.id])
+        .mark_requests_resumed(c, &[request.id])
         .await
         .expect("resume");
-    store.list_pending(c).await.expect("pending");
+    store.list_pending_requests(c).await.expect("pending");
     store
         .stop_run(RunKey::from(&run), None)
         .await
         .expect("stop");
-    let run = store.start_run(c).await.expect("start");
+    let run = store
+        .start_run(c, RunDraft::default())
+        .await
+        .expect("start");
     store
         .finish_run(RunKey::from(&run), RunEnd::Completed, None)
         .await
@@ -86,7 +93,7 @@ async fn statements_are_prepared_once_per_connection() {
     let after = prepared(&store).await;
     assert_eq!(after, warm, "no statement was prepared again");
     for hot in [
-        "WITH c AS (UPDATE aura.conversations",
+        "WITH prior AS (SELECT seq, created_at",
         "UPDATE aura.runs SET status",
         "UPDATE aura.ask_user_requests SET status = 'cancelled'",
         "UPDATE aura.ask_user_requests SET status = 'answered'",
