@@ -6,6 +6,7 @@ mod common;
 mod caching;
 mod conversations;
 mod dyn_traits;
+mod idempotency;
 mod invalid_input;
 mod listing;
 mod not_found;
