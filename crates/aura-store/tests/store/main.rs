@@ -4,6 +4,7 @@
 mod common;
 
 mod caching;
+mod close;
 mod conversations;
 mod dyn_traits;
 mod idempotency;
