@@ -8,7 +8,7 @@ use aura_store::{
 use crate::common::{conversation, store};
 
 #[tokio::test]
-async fn mark_resumed_batch_is_all_or_nothing() {
+async fn mark_requests_resumed_is_all_or_nothing() {
     let (_db, store) = store().await;
     let c = conversation(&store).await.id;
     let run = store
