@@ -46,6 +46,20 @@ impl fmt::Display for Entity {
 ///
 /// `Display` is a predicate of the conflict's row (`is stopped, not running`), so the
 /// error reads `conflict: run <key> is stopped, not running`.
+///
+/// ```
+/// use aura_store::{ConflictKind, Entity, RunStatus, StoreError};
+///
+/// // What a test double in a sibling crate returns, and how callers tell conflicts apart.
+/// let err = StoreError::Conflict {
+///     kind: ConflictKind::RunNotRunning { status: RunStatus::Stopped },
+///     entity: Entity::Run,
+///     id: "c/r".to_owned(),
+/// };
+/// assert_eq!(err.to_string(), "aura-store: conflict: run c/r is stopped, not running");
+/// assert!(matches!(err.conflict_kind(), Some(ConflictKind::RunNotRunning { .. })));
+/// assert!(!err.is_retryable());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConflictKind {

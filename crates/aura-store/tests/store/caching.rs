@@ -1,14 +1,14 @@
 //! Every statement that runs per call is prepared once per connection and reused.
 
 use aura_store::{
-    ConversationStore, ListQuery, RequestDraft, RequestKey, RequestStore, RunDraft, RunEnd, RunKey,
-    RunStore, TurnStore,
+    ConversationDraft, ConversationId, ConversationStore, ListQuery, RequestDraft, RequestId,
+    RequestKey, RequestStore, RunDraft, RunEnd, RunId, RunKey, RunStore, TurnId, TurnStore,
 };
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
 
-use crate::common::{conversation, store_with_pool, turn};
+use crate::common::{store_with_pool, turn};
 
 #[derive(QueryableByName)]
 struct Prepared {
@@ -27,13 +27,15 @@ async fn prepared(store: &aura_store::PgStore) -> Vec<String> {
         .collect()
 }
 
-/// Calls every operation once on the success path.
+/// Calls every operation once on the success path, and each create and append once more
+/// with its id (the repeat path).
 async fn every_operation(store: &aura_store::PgStore) {
-    let c = conversation(store).await.id;
-    store
-        .append_turn(c, turn("hi", 1, 2))
-        .await
-        .expect("append");
+    let draft = ConversationDraft::new("m").with_id(ConversationId::new());
+    let c = store.create_conversation(draft).await.expect("create").id;
+    store.create_conversation(draft).await.expect("repeat");
+    let turn = turn("hi", 1, 2).with_id(TurnId::new());
+    store.append_turn(c, turn).await.expect("append");
+    store.append_turn(c, turn).await.expect("repeat");
     store.get_conversation(c).await.expect("get");
     let page = store
         .list_conversations(ListQuery {
@@ -49,14 +51,12 @@ async fn every_operation(store: &aura_store::PgStore) {
         })
         .await
         .expect("list after");
-    let run = store
-        .start_run(c, RunDraft::default())
-        .await
-        .expect("start");
-    let request = store
-        .create_request(c, RequestDraft::new(Some(run.id), "q?"))
-        .await
-        .expect("ask");
+    let run = RunDraft::with_id(RunId::new());
+    store.start_run(c, run).await.expect("start");
+    let run = store.start_run(c, run).await.expect("repeat");
+    let ask = RequestDraft::new(Some(run.id), "q?").with_id(RequestId::new());
+    store.create_request(c, ask).await.expect("ask");
+    let request = store.create_request(c, ask).await.expect("repeat");
     store
         .answer_request(RequestKey::from(&request), "a")
         .await
