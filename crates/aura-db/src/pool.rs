@@ -58,10 +58,18 @@ struct Inner {
 /// `&mut conn`.
 pub struct PooledConn {
     // Field order is drop order: the connection goes back before the permit is released,
-    // so the next waiter finds it idle; `closing` is told last (see `Closing::returned`).
+    // so the next waiter finds it idle.
     conn: bb8::PooledConnection<'static, Manager>,
+    permit: Permit,
+}
+
+/// A checkout's place in the pool, from the moment `get()` takes it: the semaphore permit,
+/// then (dropped after it went back) the signal that wakes a [`Pool::close`] waiting for
+/// the connections in use. A `get()` that fails after taking its permit releases it the
+/// same way.
+struct Permit {
     _permit: OwnedSemaphorePermit,
-    closing: Returned,
+    returned: Returned,
 }
 
 /// Shared by the pool, its connection manager and every checked-out connection: whether
@@ -78,7 +86,7 @@ impl Closing {
     }
 }
 
-/// The last field of a [`PooledConn`]: dropped after its permit went back, it wakes a
+/// The last field of a [`Permit`]: dropped after the permit went back, it wakes a
 /// [`Pool::close`] that waits for the connections in use. Before `close` nothing is
 /// signalled (one atomic load per return).
 struct Returned(Arc<Closing>);
@@ -94,7 +102,7 @@ impl Drop for Returned {
 impl Drop for PooledConn {
     /// After [`Pool::close`], the connection is closed on return instead of kept idle.
     fn drop(&mut self) {
-        if self.closing.0.is_closed() {
+        if self.permit.returned.0.is_closed() {
             mark_broken(&mut self.conn);
         }
     }
@@ -182,6 +190,10 @@ impl Pool {
                 }
             }
         };
+        let permit = Permit {
+            _permit: permit,
+            returned: Returned(inner.closing.clone()),
+        };
         // Holding a permit guarantees an idle connection or room for a new one.
         let mut errors = inner.connect_errors.subscribe();
         errors.mark_unchanged();
@@ -209,17 +221,18 @@ impl Pool {
             };
             match got {
                 Ok(mut conn) => {
+                    if inner.closing.is_closed() {
+                        // Made or found while the pool was closing: closed, not handed out.
+                        mark_broken(&mut conn);
+                        return Err(self.closed_error());
+                    }
                     if conn.is_broken() {
                         // Dropping hands it back to bb8, which sees it broken and discards it.
                         tracing::debug!(target = %inner.target, "discarded a closed connection at checkout");
                         drop(conn);
                         continue;
                     }
-                    return Ok(PooledConn {
-                        conn,
-                        _permit: permit,
-                        closing: Returned(inner.closing.clone()),
-                    });
+                    return Ok(PooledConn { conn, permit });
                 }
                 Err(bb8::RunError::User(err)) => return Err(err),
                 Err(bb8::RunError::TimedOut) => {
@@ -439,10 +452,11 @@ impl fmt::Debug for ForwardErrors {
 
 impl ErrorSink<Error> for ForwardErrors {
     fn sink(&self, error: Error) {
-        if self.closing.is_closed() {
-            return;
+        // Once closed, the failures are the closed pool's own refusals (`Manager::connect`):
+        // not worth a warning, but a `get()` waiting for a new connection ends with it.
+        if !self.closing.is_closed() {
+            tracing::warn!(error = %error, "connection attempt failed");
         }
-        tracing::warn!(error = %error, "connection attempt failed");
         self.waiters.send_replace(Some(error));
     }
 
