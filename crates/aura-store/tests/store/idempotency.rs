@@ -17,32 +17,26 @@ const TURNS: &str = "SELECT count(*) FROM aura.turns WHERE conversation_id = $1:
 const TURN_COUNT: &str =
     "SELECT turn_count::bigint FROM aura.conversations WHERE id = $1::text::uuid";
 
+/// The result is an IdempotencyMismatch conflict about row `id` of kind `entity`.
 #[track_caller]
 fn assert_mismatch<T: std::fmt::Debug>(result: Result<T, StoreError>, entity: Entity, id: String) {
-    match result {
-        Err(
-            err @ StoreError::Conflict {
-                kind: ConflictKind::IdempotencyMismatch,
-                ..
-            },
-        ) => {
-            let StoreError::Conflict {
-                entity: got_entity,
-                id: got_id,
-                ..
-            } = &err
-            else {
-                unreachable!()
-            };
-            assert_eq!((*got_entity, got_id.as_str()), (entity, id.as_str()));
-            assert!(
-                err.to_string()
-                    .ends_with("already exists with different content (the id is an idempotency key: a retry must send the same content)"),
-                "{err}"
-            );
-        }
-        other => panic!("expected an IdempotencyMismatch conflict, got {other:?}"),
-    }
+    let err = result.expect_err("an IdempotencyMismatch conflict");
+    let StoreError::Conflict {
+        kind: ConflictKind::IdempotencyMismatch,
+        entity: got_entity,
+        id: got_id,
+    } = &err
+    else {
+        panic!("expected an IdempotencyMismatch conflict, got {err:?}");
+    };
+    assert_eq!((*got_entity, got_id), (entity, &id));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "aura-store: conflict: {entity} {id} already exists with different content (the id \
+             is an idempotency key: a retry must send the same content)"
+        )
+    );
 }
 
 #[tokio::test]
