@@ -30,19 +30,14 @@ const TURN_COLUMNS: &str =
 const SUMMARY_COLUMNS: &str = "id, title, model, started_at, turn_count, input_tokens, \
      output_tokens, last_activity_at";
 
-/// aura-store's one-statement append (`sql/turns.rs`), verbatim in meaning: the id check
-/// (idempotency key), the counter bump and the insert.
-pub const APPEND_SQL: &str = "WITH prior AS (SELECT seq, created_at, role = $1 AND content = $2 \
-     AND input_tokens = $3 AND output_tokens = $4 AS same FROM aura.turns \
-     WHERE conversation_id = $5 AND id = $6), \
-     c AS (UPDATE aura.conversations SET turn_count = turn_count + 1, \
-     input_tokens = input_tokens + $7, output_tokens = output_tokens + $8, \
-     last_turn_at = GREATEST(last_turn_at, now()), updated_at = now() WHERE id = $9 \
-     AND NOT EXISTS (SELECT 1 FROM prior) RETURNING id, turn_count, last_turn_at), \
-     ins AS (INSERT INTO aura.turns (conversation_id, id, seq, role, content, input_tokens, \
-     output_tokens, created_at) SELECT c.id, $10, c.turn_count, $11, $12, $13, $14, \
-     c.last_turn_at FROM c RETURNING seq, created_at) \
-     SELECT seq, created_at, true FROM ins UNION ALL SELECT seq, created_at, same FROM prior";
+/// aura-store's one-statement append (`sql/turns.rs`), verbatim in meaning.
+pub const APPEND_SQL: &str = "WITH c AS (UPDATE aura.conversations SET turn_count = turn_count + 1, \
+     input_tokens = input_tokens + $1, output_tokens = output_tokens + $2, \
+     last_turn_at = GREATEST(last_turn_at, now()), updated_at = now() WHERE id = $3 \
+     RETURNING id, turn_count, last_turn_at) \
+     INSERT INTO aura.turns (conversation_id, id, seq, role, content, input_tokens, \
+     output_tokens, created_at) SELECT c.id, $4, c.turn_count, $5, $6, $7, $8, c.last_turn_at \
+     FROM c RETURNING seq, created_at";
 
 /// Statements prepared on each connection.
 pub struct Statements {
@@ -89,12 +84,6 @@ impl Statements {
                 .prepare_typed(
                     APPEND_SQL,
                     &[
-                        Type::TEXT,
-                        Type::TEXT,
-                        Type::INT4,
-                        Type::INT4,
-                        Type::UUID,
-                        Type::UUID,
                         Type::INT4,
                         Type::INT4,
                         Type::UUID,
@@ -311,12 +300,6 @@ impl RawConn {
             .query_opt(
                 &self.st.append,
                 &[
-                    &role.as_str(),
-                    &content,
-                    &input_tokens,
-                    &output_tokens,
-                    &conversation_id.as_uuid(),
-                    &id.as_uuid(),
                     &input_tokens,
                     &output_tokens,
                     &conversation_id.as_uuid(),

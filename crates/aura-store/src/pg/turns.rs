@@ -12,7 +12,7 @@ use crate::error::{ConflictKind, Entity, StoreError, Subject};
 use crate::input::TurnDraft;
 use crate::keys::TurnKey;
 use crate::limits;
-use crate::sql::AppendTurn;
+use crate::sql::{AppendKeyedTurn, AppendTurn, TurnRow};
 use crate::traits::TurnStore;
 
 #[async_trait]
@@ -26,7 +26,7 @@ impl TurnStore for PgStore {
         limits::required_text("content", draft.content)?;
         limits::tokens("input_tokens", draft.input_tokens)?;
         limits::tokens("output_tokens", draft.output_tokens)?;
-        let statement = AppendTurn {
+        let row = TurnRow {
             conversation_id,
             id: draft.id.unwrap_or_else(TurnId::new),
             role: draft.role,
@@ -34,22 +34,27 @@ impl TurnStore for PgStore {
             input_tokens: draft.input_tokens,
             output_tokens: draft.output_tokens,
         };
-        let key = TurnKey::new(conversation_id, statement.id);
+        let key = TurnKey::new(conversation_id, row.id);
         let subject = Subject::row(conversation_id, key, None::<RunId>);
         let mut conn = self.conn().await?;
-        let row = async {
-            match statement.get_result(&mut *conn).await.optional() {
-                // A concurrent append of the same id committed first (see `AppendTurn`):
-                // this statement was undone; made again, it finds that turn.
+        let result = async {
+            if draft.id.is_none() {
+                // A new id: nothing can be stored under it, no check needed.
+                return AppendTurn(row).get_result(&mut *conn).await.optional();
+            }
+            match AppendKeyedTurn(row).get_result(&mut *conn).await.optional() {
+                // A concurrent append of the same id committed first (see
+                // `AppendKeyedTurn`): this statement was undone; made again, it finds that
+                // turn.
                 Err(err) if is_violation(&err, "turns_pkey") => {
-                    statement.get_result(&mut *conn).await.optional()
+                    AppendKeyedTurn(row).get_result(&mut *conn).await.optional()
                 }
                 other => other,
             }
-            .map_err(|e| classify_diesel(e, &subject))
         }
-        .await;
-        let (seq, created_at, same): (i32, DateTime<Utc>, bool) = settle(&mut conn, row)?
+        .await
+        .map_err(|e| classify_diesel(e, &subject));
+        let (seq, created_at, same): (i32, DateTime<Utc>, bool) = settle(&mut conn, result)?
             .ok_or_else(|| StoreError::not_found(Entity::Conversation, conversation_id))?;
         if !same {
             return Err(StoreError::conflict(

@@ -33,9 +33,13 @@ async fn every_operation(store: &aura_store::PgStore) {
     let draft = ConversationDraft::new("m").with_id(ConversationId::new());
     let c = store.create_conversation(draft).await.expect("create").id;
     store.create_conversation(draft).await.expect("repeat");
-    let turn = turn("hi", 1, 2).with_id(TurnId::new());
-    store.append_turn(c, turn).await.expect("append");
-    store.append_turn(c, turn).await.expect("repeat");
+    let keyed = turn("hi", 1, 2).with_id(TurnId::new());
+    store.append_turn(c, keyed).await.expect("append");
+    store.append_turn(c, keyed).await.expect("repeat");
+    store
+        .append_turn(c, turn("no id", 1, 2))
+        .await
+        .expect("append");
     store.get_conversation(c).await.expect("get");
     let page = store
         .list_conversations(ListQuery {
@@ -93,6 +97,7 @@ async fn statements_are_prepared_once_per_connection() {
     let after = prepared(&store).await;
     assert_eq!(after, warm, "no statement was prepared again");
     for hot in [
+        "WITH c AS (UPDATE aura.conversations",
         "WITH prior AS (SELECT seq, created_at",
         "UPDATE aura.runs SET status",
         "UPDATE aura.ask_user_requests SET status = 'cancelled'",
