@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use aura_schema::{ConversationId, TurnRole};
-use aura_store::{ConversationStore, Cursor, ListQuery, NewTurn, PgStore, TurnStore};
+use aura_store::{ConversationStore, Cursor, ListQuery, PgStore, TurnDraft, TurnStore};
 use aura_testkit::TestDb;
 use secrecy::SecretString;
 
@@ -162,13 +162,8 @@ fn pick(ids: &[ConversationId], task: usize, i: u64) -> ConversationId {
     ids[(mix(task, i) % ids.len() as u64) as usize]
 }
 
-fn new_turn() -> NewTurn<'static> {
-    NewTurn {
-        role: TurnRole::Assistant,
-        content: CONTENT,
-        input_tokens: 12,
-        output_tokens: 34,
-    }
+fn new_turn() -> TurnDraft<'static> {
+    TurnDraft::new(TurnRole::Assistant, CONTENT).tokens(12, 34)
 }
 
 /// Runs the sides alternately and makes a row: `min_ratio` checks aura against the stricter

@@ -4,8 +4,10 @@
 mod common;
 
 mod caching;
+mod close;
 mod conversations;
 mod dyn_traits;
+mod idempotency;
 mod invalid_input;
 mod listing;
 mod not_found;
