@@ -14,6 +14,7 @@ use secrecy::SecretString;
 pub use builder::ConfigBuilder;
 
 use crate::dsn::Dsn;
+use crate::tcp::TcpSettings;
 
 /// The data layer's configuration. `Debug` shows DSNs redacted and passwords as `***`.
 #[derive(Clone)]
@@ -27,6 +28,7 @@ pub struct Config {
     pub(crate) migrate_role: String,
     pub(crate) schema: String,
     pub(crate) pool: PoolSettings,
+    pub(crate) tcp: TcpSettings,
 }
 
 /// Pool limits and per-connection settings.
@@ -125,6 +127,12 @@ impl Config {
     pub fn pool(&self) -> &PoolSettings {
         &self.pool
     }
+
+    /// Keepalive and TCP user timeout settings of every connection (already carried by
+    /// the three DSNs).
+    pub fn tcp(&self) -> &TcpSettings {
+        &self.tcp
+    }
 }
 
 impl fmt::Debug for Config {
@@ -139,6 +147,7 @@ impl fmt::Debug for Config {
             .field("migrate_role", &self.migrate_role)
             .field("schema", &self.schema)
             .field("pool", &self.pool)
+            .field("tcp", &self.tcp)
             .finish()
     }
 }
