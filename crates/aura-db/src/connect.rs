@@ -139,6 +139,12 @@ impl ConnectSpec {
             .map_err(|e| self.classify(&e, connector))
     }
 
+    /// The driver configuration every connection of this spec starts from.
+    #[cfg(test)]
+    pub(crate) fn pg(&self) -> &tokio_postgres::Config {
+        &self.pg
+    }
+
     /// The redacted DSN, for errors and logs.
     pub(crate) fn target(&self) -> &str {
         &self.target

@@ -252,7 +252,7 @@ impl ConfigBuilder {
             match (explicit, file) {
                 (Some(source), _) => dsn.with_credentials(source),
                 (None, Some(file)) if !(verbatim && dsn.has_password()) => {
-                    dsn.with_credentials(Credentials::new(file.clone()))
+                    dsn.with_credentials(Credentials::file(file.clone()))
                 }
                 _ => dsn,
             }

@@ -6,6 +6,9 @@ mod builder;
 mod env;
 pub mod vars;
 
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
 use std::time::Duration;
 

@@ -5,8 +5,9 @@
 //! login.
 //!
 //! The trait is object safe through `#[async_trait]` (the convention of aura-store's
-//! repository traits): implementors write a plain `async fn`, and the pool holds any
-//! source behind one `Arc<dyn CredentialSource>` ([`Credentials`]). A closure will do too:
+//! repository traits; re-exported as `aura_db::async_trait`): implementors write a plain
+//! `async fn`, and the pool holds any source behind one `Arc<dyn CredentialSource>`
+//! ([`Credentials`]). A closure will do too:
 //! [`Credentials::from_fn`]. The file source of `AURA_DB_PASSWORD_FILE` /
 //! `POSTGRES_PASSWORD_FILE` is [`PasswordFile`].
 
@@ -30,14 +31,13 @@ pub type CredentialError = Box<dyn std::error::Error + Send + Sync>;
 /// Asked once per physical connection, just before it is made (never for a connection the
 /// pool hands out again). The time it takes counts against the connect timeout. A failure
 /// is returned to the caller as [`crate::Error::Credentials`] with the source's error as
-/// its cause. `Debug` must not show the secret (the error and the configuration's `Debug`
-/// print it).
+/// its cause. aura-db never prints a source's `Debug` (a derived one would show a cached
+/// secret): errors and the configuration's `Debug` show the [`Credentials`] label.
 ///
 /// ```
 /// use aura_db::{CredentialError, CredentialSource, async_trait};
 /// use secrecy::SecretString;
 ///
-/// #[derive(Debug)]
 /// struct FromVault;
 ///
 /// #[async_trait]
@@ -48,33 +48,49 @@ pub type CredentialError = Box<dyn std::error::Error + Send + Sync>;
 /// }
 /// ```
 #[async_trait::async_trait]
-pub trait CredentialSource: Send + Sync + fmt::Debug {
+pub trait CredentialSource: Send + Sync {
     /// The password to log in with now.
     async fn password(&self) -> Result<SecretString, CredentialError>;
 }
 
-/// A shared handle to a [`CredentialSource`]: cheap to clone, compared by identity.
+/// A shared handle to a [`CredentialSource`] with a label for `Debug` (the source's type
+/// name, or the label given): cheap to clone, compared by identity.
 #[derive(Clone)]
-pub struct Credentials(Arc<dyn CredentialSource>);
+pub struct Credentials {
+    source: Arc<dyn CredentialSource>,
+    label: Arc<str>,
+}
 
 impl Credentials {
-    /// Wraps a source.
-    pub fn new(source: impl CredentialSource + 'static) -> Self {
-        Credentials(Arc::new(source))
+    /// Wraps a source; `Debug` shows its type name.
+    pub fn new<S: CredentialSource + 'static>(source: S) -> Self {
+        let name = std::any::type_name::<S>();
+        let short = name.split('<').next().unwrap_or(name);
+        let short = short.rsplit("::").next().unwrap_or(short);
+        Self::labelled(Arc::new(source), short)
     }
 
-    /// Wraps a source already shared elsewhere.
-    pub fn from_arc(source: Arc<dyn CredentialSource>) -> Self {
-        Credentials(source)
+    /// Wraps a source already shared elsewhere; `label` is what `Debug` shows.
+    pub fn labelled(source: Arc<dyn CredentialSource>, label: &str) -> Self {
+        Credentials {
+            source,
+            label: Arc::from(label),
+        }
     }
 
     /// A source from an async closure; `label` is what `Debug` shows (`from_fn("rds-iam")`).
-    pub fn from_fn<F, Fut>(label: &'static str, f: F) -> Self
+    pub fn from_fn<F, Fut>(label: &str, f: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<SecretString, CredentialError>> + Send + 'static,
     {
-        Credentials::new(FnSource { label, f })
+        Self::labelled(Arc::new(FnSource(f)), label)
+    }
+
+    /// The password file `file`, labelled with its setting and path.
+    pub(crate) fn file(file: PasswordFile) -> Self {
+        let label = format!("{file:?}");
+        Self::labelled(Arc::new(file), &label)
     }
 
     /// Asks the source for a password.
@@ -82,35 +98,26 @@ impl Credentials {
     /// # Errors
     /// The source's own error.
     pub async fn password(&self) -> Result<SecretString, CredentialError> {
-        self.0.password().await
+        self.source.password().await
     }
 }
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        f.debug_tuple("Credentials").field(&self.label).finish()
     }
 }
 
 impl PartialEq for Credentials {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.source, &other.source)
     }
 }
 
 impl Eq for Credentials {}
 
 /// [`Credentials::from_fn`]'s source.
-struct FnSource<F> {
-    label: &'static str,
-    f: F,
-}
-
-impl<F> fmt::Debug for FnSource<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "from_fn({:?})", self.label)
-    }
-}
+struct FnSource<F>(F);
 
 #[async_trait::async_trait]
 impl<F, Fut> CredentialSource for FnSource<F>
@@ -119,7 +126,7 @@ where
     Fut: Future<Output = Result<SecretString, CredentialError>> + Send + 'static,
 {
     async fn password(&self) -> Result<SecretString, CredentialError> {
-        (self.f)().await
+        (self.0)().await
     }
 }
 
