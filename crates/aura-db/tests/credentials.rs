@@ -42,7 +42,7 @@ impl Rotating {
         }
     }
     fn set(&self, password: &str) {
-        *self.current.lock().unwrap() = password.to_owned();
+        *self.current.lock().expect("source lock") = password.to_owned();
     }
     fn asked(&self) -> usize {
         self.asked.load(Ordering::SeqCst)
@@ -53,7 +53,7 @@ impl Rotating {
 impl CredentialSource for Rotating {
     async fn password(&self) -> Result<SecretString, CredentialError> {
         self.asked.fetch_add(1, Ordering::SeqCst);
-        Ok(secret(&self.current.lock().unwrap()))
+        Ok(secret(&self.current.lock().expect("source lock")))
     }
 }
 
@@ -206,9 +206,9 @@ async fn a_live_pool_follows_a_rotated_password_from_its_source() {
 
 fn password_file(db: &TestDb, content: &str) -> PathBuf {
     let dir = std::env::temp_dir().join("aura-db-credentials-test");
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).expect("test folder");
     let path = dir.join(db.name());
-    std::fs::write(&path, format!("{content}\n")).unwrap();
+    std::fs::write(&path, format!("{content}\n")).expect("write the password file");
     path
 }
 
@@ -277,8 +277,7 @@ async fn a_failing_or_slow_source_is_a_credentials_error_of_its_own() {
         .unwrap();
     let err = aura_db::open(&config)
         .await
-        .err()
-        .expect("the source fails");
+        .expect_err("the source fails");
     let Error::Credentials { target, source } = &err else {
         panic!("expected Error::Credentials, got {err:?}");
     };
