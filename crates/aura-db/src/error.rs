@@ -66,6 +66,7 @@ pub enum Error {
     ///
     /// `Display` ends with the source's message, which is also the `source()` (so a caller
     /// can downcast it); [`error_chain`] prints it once.
+    /// [`Error::is_retryable`] says no: only the source knows whether its failure passes.
     #[error("aura-db: no password for {target}: the credential source failed: {source}")]
     Credentials {
         /// The redacted DSN a connection was being made to.
