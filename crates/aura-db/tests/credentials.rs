@@ -275,9 +275,7 @@ async fn a_failing_or_slow_source_is_a_credentials_error_of_its_own() {
         .app_credentials(failing)
         .build()
         .unwrap();
-    let err = aura_db::open(&config)
-        .await
-        .expect_err("the source fails");
+    let err = aura_db::open(&config).await.expect_err("the source fails");
     let Error::Credentials { target, source } = &err else {
         panic!("expected Error::Credentials, got {err:?}");
     };
