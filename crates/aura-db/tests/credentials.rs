@@ -404,3 +404,29 @@ async fn a_silent_server_fails_within_the_connect_timeout() {
     );
     assert_clean("connect error", &chain(&err));
 }
+
+/// The source's password goes through the same TLS connect path (verify-full here).
+#[tokio::test]
+async fn a_source_logs_in_over_tls() {
+    let db = TestDb::new_tls().await;
+    let role_password = db.config().role_password().expose_secret().to_owned();
+    let source = Rotating::new(&role_password);
+    let url = db.superuser_url().with_login("aura_app", &secret(""));
+    assert!(url.has_tls_keys());
+    let config = db
+        .config_builder()
+        .app_url(secret(url.expose()))
+        .app_credentials(Credentials::new(source.clone()))
+        .min_conns(0)
+        .build()
+        .unwrap();
+    let pool = aura_db::open(&config).await.unwrap();
+    let encryption = aura_db::encryption(&mut *pool.get().await.unwrap())
+        .await
+        .unwrap();
+    assert!(
+        matches!(encryption, aura_db::Encryption::Tls { .. }),
+        "{encryption}"
+    );
+    assert_eq!(source.asked(), 1);
+}
