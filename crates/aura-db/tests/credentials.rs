@@ -421,7 +421,7 @@ async fn a_source_logs_in_over_tls() {
         .build()
         .unwrap();
     let pool = aura_db::open(&config).await.unwrap();
-    let encryption = aura_db::encryption(&mut *pool.get().await.unwrap())
+    let encryption = aura_db::encryption(&mut pool.get().await.unwrap())
         .await
         .unwrap();
     assert!(
