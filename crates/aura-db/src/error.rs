@@ -60,6 +60,22 @@ pub enum Error {
         message: String,
     },
 
+    /// The credential source of the connection (see [`crate::CredentialSource`]; a password
+    /// file of `AURA_DB_PASSWORD_FILE` / `POSTGRES_PASSWORD_FILE`) gave no password: its own
+    /// error, or none within the connect timeout. Nothing was sent to the server.
+    ///
+    /// `Display` ends with the source's message, which is also the `source()` (so a caller
+    /// can downcast it); [`error_chain`] prints it once.
+    /// [`Error::is_retryable`] says no: only the source knows whether its failure passes.
+    #[error("aura-db: no password for {target}: the credential source failed: {source}")]
+    Credentials {
+        /// The redacted DSN a connection was being made to.
+        target: String,
+        /// The source's error (shared: [`Error`] is `Clone`).
+        #[source]
+        source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+    },
+
     /// Every connection of the pool stayed checked out for the whole checkout timeout.
     #[error("aura-db: pool exhausted: all {max} connections in use, waited {}", fmt_duration(*.waited))]
     PoolExhausted {

@@ -52,7 +52,7 @@ impl Session {
         if url.expose_secret().trim().is_empty() {
             return Err(MigrateError::EmptyUrl);
         }
-        let dsn = Dsn::parse("migrate URL", url.clone()).map_err(MigrateError::session)?;
+        let dsn = opts.dsn(Dsn::parse("migrate URL", url.clone()).map_err(MigrateError::session)?);
         let spec = ConnectSpec::single(&dsn, &opts.application_name, opts.connect_timeout);
         let tls = spec.tls_connector().map_err(MigrateError::session)?;
         let mut conn = spec.connect().await.map_err(MigrateError::session)?;
