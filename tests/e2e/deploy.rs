@@ -4,8 +4,8 @@
 
 use aura_e2e::{AuraEnv, applied_count, text};
 use aura_store::{
-    ConversationStore, Entity, ListQuery, NewConversation, NewTurn, PgStore, StoreError, TurnRole,
-    TurnStore,
+    ConversationDraft, ConversationStore, Entity, ListQuery, PgStore, StoreError, TurnDraft,
+    TurnRole, TurnStore,
 };
 use aura_testkit::TestDb;
 
@@ -31,10 +31,7 @@ async fn the_cli_migrates_and_the_store_works_as_the_app_role() {
         .await
         .expect("store opens as the app role");
     let conversation = store
-        .create_conversation(NewConversation {
-            title: Some("deployed"),
-            model: "m",
-        })
+        .create_conversation(ConversationDraft::new("m").titled("deployed"))
         .await
         .expect("create");
     for (i, role) in [TurnRole::User, TurnRole::Assistant, TurnRole::User]
@@ -42,15 +39,7 @@ async fn the_cli_migrates_and_the_store_works_as_the_app_role() {
         .enumerate()
     {
         let turn = store
-            .append_turn(
-                conversation.id,
-                NewTurn {
-                    role,
-                    content: "hello",
-                    input_tokens: 3,
-                    output_tokens: 5,
-                },
-            )
+            .append_turn(conversation.id, TurnDraft::new(role, "hello").tokens(3, 5))
             .await
             .expect("append");
         assert_eq!(turn.seq, i as i32 + 1);

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use aura_db::{Dsn, MigrateOptions, Migrations, vars};
 use aura_e2e::{AuraEnv, applied_count, text};
-use aura_store::{ConversationStore, NewConversation, NewTurn, PgStore, TurnRole, TurnStore};
+use aura_store::{ConversationDraft, ConversationStore, PgStore, TurnDraft, TurnRole, TurnStore};
 use aura_testkit::TestDb;
 use secrecy::SecretString;
 
@@ -122,22 +122,11 @@ async fn store_works(env: &AuraEnv) {
         .await
         .expect("store opens as the app role");
     let c = store
-        .create_conversation(NewConversation {
-            title: Some("managed"),
-            model: "m",
-        })
+        .create_conversation(ConversationDraft::new("m").titled("managed"))
         .await
         .expect("create conversation");
     let turn = store
-        .append_turn(
-            c.id,
-            NewTurn {
-                role: TurnRole::User,
-                content: "hello",
-                input_tokens: 1,
-                output_tokens: 2,
-            },
-        )
+        .append_turn(c.id, TurnDraft::new(TurnRole::User, "hello").tokens(1, 2))
         .await
         .expect("append turn");
     assert_eq!(turn.seq, 1);

@@ -33,7 +33,7 @@ struct Args {
     /// Short run (under 2 minutes): fewer, shorter rounds; W4 at 10,000 conversations only.
     #[arg(long)]
     quick: bool,
-    /// Only these workloads (comma-separated: W1,W2,…,W7).
+    /// Only these workloads (comma-separated: W1,W2,…,W8).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Rounds per compared row (default 5, quick 3).
@@ -146,6 +146,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.wants("W7") {
         report.rows.push(workloads::w7(&bench).await?);
+    }
+    if args.wants("W8") {
+        eprintln!("aura-bench: preparing the TLS database");
+        let tls_db = aura_testkit::TestDb::new_tls().await;
+        let data = MainData::seed(&tls_db).await?;
+        let sides = Sides::open(&tls_db, false).await?;
+        report
+            .rows
+            .extend(workloads::w8(&bench, &sides, &data).await?);
     }
 
     report.machine.load_after = report::loadavg();

@@ -17,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use tokio_postgres::{Client, Row, Statement};
 use uuid::Uuid;
 
 /// Conversation columns, in the order of `aura_schema::Conversation`.
@@ -146,19 +146,22 @@ impl RawPool {
     /// again: its backend is awake and cache-warm), unless `fifo`, which rotates through
     /// them all as bb8's default queue does (for comparison only).
     pub async fn open(dsn: &Dsn, size: usize, fifo: bool) -> anyhow::Result<Arc<Self>> {
-        let mut pg = dsn.pg_config();
-        pg.application_name("aura-bench-raw");
-        pg.options("-c statement_timeout=30000");
+        // Through aura_db::connect_raw: the DSN's TLS settings (rustls, as aura's pool), a
+        // plain tokio-postgres client.
+        let text = dsn.expose();
+        let sep = if text.contains('?') { '&' } else { '?' };
+        let dsn = Dsn::parse(
+            "raw side URL",
+            secrecy::SecretString::from(format!(
+                "{text}{sep}application_name=aura-bench-raw&options=-c%20statement_timeout%3D30000"
+            )),
+        )?;
         let mut conns = VecDeque::with_capacity(size);
         let mut backends = Vec::with_capacity(size);
         for _ in 0..size {
-            let (client, connection) = pg
-                .connect(NoTls)
+            let client = aura_db::connect_raw(&dsn)
                 .await
                 .with_context(|| format!("raw connect to {dsn}"))?;
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
             let st = Statements::prepare(&client).await?;
             let pid: i32 = client
                 .query_one("SELECT pg_backend_pid()", &[])

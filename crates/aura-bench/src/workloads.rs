@@ -4,6 +4,7 @@
 //!   get_conversation with 50 turns; W4 list_conversations, first and deep page, at 10k
 //!   and 1M conversations: aura-store against raw tokio-postgres, A B A B.
 //! - W5 pool checkout + return; W6 migrate a fresh database; W7 `TestDb::new`.
+//! - W8 W1 over TLS (verify-full), on the TLS-only test cluster.
 //!
 //! Before measuring, each compared row runs both sides once and checks they return the same
 //! thing, so the raw side is an equivalent and not a shortcut.
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use aura_schema::{ConversationId, TurnRole};
-use aura_store::{ConversationStore, Cursor, ListQuery, NewTurn, PgStore, TurnStore};
+use aura_store::{ConversationStore, Cursor, ListQuery, PgStore, TurnDraft, TurnStore};
 use aura_testkit::TestDb;
 use secrecy::SecretString;
 
@@ -161,13 +162,8 @@ fn pick(ids: &[ConversationId], task: usize, i: u64) -> ConversationId {
     ids[(mix(task, i) % ids.len() as u64) as usize]
 }
 
-fn new_turn() -> NewTurn<'static> {
-    NewTurn {
-        role: TurnRole::Assistant,
-        content: CONTENT,
-        input_tokens: 12,
-        output_tokens: 34,
-    }
+fn new_turn() -> TurnDraft<'static> {
+    TurnDraft::new(TurnRole::Assistant, CONTENT).tokens(12, 34)
 }
 
 /// Runs the sides alternately and makes a row: `min_ratio` checks aura against the stricter
@@ -353,6 +349,20 @@ async fn get_rows(
         ));
     }
     Ok(rows)
+}
+
+/// W8: W1 on the TLS-only test cluster, every connection of both sides `verify-full`
+/// (aura's pool, and raw tokio-postgres through the same rustls connector).
+pub async fn w8(b: &Bench, s: &Sides, d: &MainData) -> anyhow::Result<Vec<Row>> {
+    get_rows(
+        b,
+        s,
+        "W8",
+        "get_conversation over TLS (verify-full), no turns",
+        &d.empty,
+        0,
+    )
+    .await
 }
 
 /// W2: append_turn; 1 task and 16 tasks over 1,000 conversations, 16 tasks on one; aura

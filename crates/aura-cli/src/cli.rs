@@ -71,7 +71,15 @@ pub enum DbCommand {
 pub enum DevCommand {
     /// Start the local cluster (initialising it on first use), create the `aura` database
     /// and bootstrap its roles.
-    Up,
+    Up {
+        /// Serve TLS: generate a development CA and a server certificate for localhost and
+        /// 127.0.0.1 in the data directory, and turn `ssl` on (plaintext still accepted).
+        #[arg(long)]
+        tls: bool,
+        /// Like `--tls`, and accept TLS connections only (`hostssl` lines in pg_hba.conf).
+        #[arg(long)]
+        tls_only: bool,
+    },
     /// Stop the local cluster.
     Down,
     /// Say whether the local cluster is running, and where.

@@ -80,6 +80,8 @@ fn config_for(cluster: &LocalCluster, password: SecretString) -> Result<Config, 
         (vars::POSTGRES_PORT, cluster.port().to_string()),
         (vars::POSTGRES_USER, cluster.superuser().to_owned()),
         (vars::POSTGRES_PASSWORD, password.expose_secret().to_owned()),
+        // The cluster's own password replaces any superuser password file (empty: unset).
+        (vars::POSTGRES_PASSWORD_FILE, String::new()),
     ]);
     Config::from_lookup(|name| {
         overlay
@@ -105,12 +107,9 @@ pub async fn prepare_database(config: &Config) -> Result<(), String> {
 }
 
 async fn create_database(maintenance: &Dsn, dbname: &str) -> Result<(), String> {
-    let (client, connection) = maintenance
-        .pg_config()
-        .connect(tokio_postgres::NoTls)
+    let client = aura_db::connect_raw(maintenance)
         .await
-        .map_err(|e| format!("cannot connect to {maintenance}: {e}"))?;
-    tokio::spawn(connection);
+        .map_err(|e| e.to_string())?;
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&dbname])
         .await

@@ -51,7 +51,48 @@ async fn ping_prints_a_latency() {
         stdout.starts_with("ok: postgres://aura_app:***@"),
         "{stdout}"
     );
-    assert!(stdout.trim_end().ends_with(" ms"), "{stdout}");
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with(" ms; session: plaintext (no TLS)"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn migrate_and_ping_over_verified_tls_from_pgssl_variables() {
+    let db = TestDb::empty_tls().await;
+    let ca = aura_testkit::TlsCluster::shared().ca_cert();
+    let ca = ca.display().to_string();
+    let verify = [("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", ca.as_str())];
+    let out = aura(&db, &["db", "migrate"], &verify);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        applied_count(&text(&out.stdout)) > 0,
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = aura(&db, &["db", "ping"], &verify);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("; session: TLS (TLSv1.3, "), "{stdout}");
+
+    // The TLS-only server refuses plaintext, in one line naming the target.
+    let out = aura(&db, &["db", "ping"], &[("PGSSLMODE", "disable")]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no encryption"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+
+    // A bad value is named.
+    let out = aura(&db, &["db", "ping"], &[("PGSSLMODE", "verify")]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("PGSSLMODE has an unknown value \"verify\""),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

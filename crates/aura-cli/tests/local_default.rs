@@ -99,7 +99,11 @@ fn with_nothing_configured_dev_up_then_db_commands_run_on_the_local_cluster() {
     let out = scratch.aura(&["db", "ping"]);
     let ping = ok(&out, "db ping");
     assert!(ping.starts_with("ok: postgres://aura_app:***@"), "{ping}");
-    assert!(ping.trim_end().ends_with(" ms"), "{ping}");
+    assert!(
+        ping.trim_end()
+            .ends_with(" ms; session: plaintext (no TLS)"),
+        "{ping}"
+    );
     assert!(
         text(&out.stderr).contains("used the local cluster"),
         "{}",

@@ -6,7 +6,11 @@ use std::str::FromStr;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::credentials::Credentials;
 use crate::error::Error;
+use crate::tcp::TcpSettings;
+use crate::tls::TlsSettings;
+use crate::tls::params::{self, TlsParams};
 
 /// Characters escaped in the user-info and path parts of a composed URL (RFC 3986
 /// reserved and unsafe characters), so any password round-trips through libpq and
@@ -43,21 +47,39 @@ const COMPONENT: &AsciiSet = &CONTROLS
 ///
 /// The text is a [`SecretString`] from the moment it is read. `Debug` and `Display` show
 /// only the redacted form `postgres://user:***@host:port/db`.
+///
+/// Besides the text, a DSN carries what every connection made from it gets: the TCP
+/// keepalive settings ([`Dsn::with_tcp`]) and, optionally, a credential source asked for the
+/// password of each new connection ([`Dsn::with_credentials`]), which wins over a password
+/// in the text.
 #[derive(Clone)]
 pub struct Dsn {
     secret: SecretString,
     redacted: String,
+    /// The TLS keys of the text (tokio-postgres is never shown them).
+    tls: TlsParams,
+    /// Where the text came from, to name in TLS setting errors.
+    source: String,
+    /// Keepalives and TCP user timeout, where the text sets none.
+    tcp: TcpSettings,
+    /// Asked for the password of every new connection, when set.
+    credentials: Option<Credentials>,
 }
 
 impl Dsn {
     /// Parses and validates a connection string. `source` names where it came from (an
     /// environment variable or builder field) for the error; the error never echoes the value.
+    ///
+    /// The TLS settings (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`, in the string or
+    /// in `PGSSL*`) are checked here too: an unknown mode or a missing file is an error
+    /// naming the setting.
     pub fn parse(source: &str, value: SecretString) -> Result<Self, Error> {
         let text = value.expose_secret();
         if text.trim().is_empty() {
             return Err(Error::config(source, "is empty"));
         }
-        let parsed = tokio_postgres::Config::from_str(text).map_err(|_| {
+        let (driver_text, tls) = params::split(text);
+        let parsed = tokio_postgres::Config::from_str(&driver_text).map_err(|_| {
             Error::config(
                 source,
                 "is not a valid Postgres connection string (expected \
@@ -65,9 +87,14 @@ impl Dsn {
             )
         })?;
         let redacted = redact(&parsed);
+        TlsSettings::resolve(&tls, source)?;
         Ok(Dsn {
             secret: value,
             redacted,
+            tls,
+            source: source.to_owned(),
+            tcp: TcpSettings::default(),
+            credentials: None,
         })
     }
 
@@ -102,7 +129,22 @@ impl Dsn {
         Dsn {
             secret: SecretString::from(url),
             redacted,
+            tls: TlsParams::default(),
+            source: "the composed URL".to_owned(),
+            tcp: TcpSettings::default(),
+            credentials: None,
         }
+    }
+
+    /// The TLS settings of this connection string, resolved as libpq does (the string's
+    /// keys, else `PGSSLMODE` / `PGSSLROOTCERT` / `PGSSLCERT` / `PGSSLKEY`, else the
+    /// defaults: `prefer`, and `~/.postgresql/root.crt` etc. when they exist).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting: an unknown sslmode, a missing file, a client
+    /// key without its certificate or the reverse.
+    pub fn tls(&self) -> Result<TlsSettings, Error> {
+        TlsSettings::resolve(&self.tls, &self.source)
     }
 
     /// The redacted form, safe for logs and errors.
@@ -116,10 +158,51 @@ impl Dsn {
         self.secret.expose_secret()
     }
 
-    /// The parsed driver configuration.
+    /// The parsed driver configuration, without the TLS keys tokio-postgres cannot read;
+    /// its `ssl_mode` is the one [`Dsn::tls`] resolves (prefer when that fails), its
+    /// keepalives and TCP user timeout those of [`Dsn::tcp`] where the text sets none.
+    /// Connect through [`crate::connect_raw`] to get the certificate checks and the
+    /// credential source as well.
     pub fn pg_config(&self) -> tokio_postgres::Config {
         // `parse`/`compose` guarantee the text parses.
-        tokio_postgres::Config::from_str(self.expose()).unwrap_or_default()
+        let (driver_text, _) = params::split(self.expose());
+        let mut cfg = tokio_postgres::Config::from_str(&driver_text).unwrap_or_default();
+        if let Ok(tls) = self.tls() {
+            cfg.ssl_mode(tls.mode.driver());
+        }
+        self.tcp.apply(&mut cfg);
+        cfg
+    }
+
+    /// This DSN with other keepalive / TCP user timeout settings (the text's own keys
+    /// still win).
+    pub fn with_tcp(mut self, tcp: TcpSettings) -> Dsn {
+        self.tcp = tcp;
+        self
+    }
+
+    /// The keepalive / TCP user timeout settings of connections made from this DSN.
+    pub fn tcp(&self) -> &TcpSettings {
+        &self.tcp
+    }
+
+    /// This DSN with a credential source: asked for the password of every new connection,
+    /// instead of any password in the text.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Dsn {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// The credential source of this DSN, if one was set.
+    pub fn credentials(&self) -> Option<&Credentials> {
+        self.credentials.as_ref()
+    }
+
+    /// True when the text itself holds a (non-empty) password.
+    pub fn has_password(&self) -> bool {
+        self.pg_config()
+            .get_password()
+            .is_some_and(|p| !p.is_empty())
     }
 
     /// The user name in the DSN, if any.
@@ -132,7 +215,29 @@ impl Dsn {
         self.pg_config().get_dbname().map(str::to_owned)
     }
 
-    /// A copy of this DSN pointing at another database, as a URL.
+    /// A copy of this DSN logging in as `user` with `password` (same host, database, TLS
+    /// keys and TCP settings; no credential source: another login), as a URL.
+    pub fn with_login(&self, user: &str, password: &SecretString) -> Dsn {
+        let cfg = self.pg_config();
+        let (host, port) = first_host_port(&cfg);
+        let dsn = Dsn::compose(user, password, &host, port, cfg.get_dbname().unwrap_or(""));
+        self.carry_tls(dsn)
+    }
+
+    /// `dsn` with this DSN's TLS keys (as URL query parameters libpq and psql read too).
+    fn carry_tls(&self, mut dsn: Dsn) -> Dsn {
+        let query = self.tls.query();
+        if !query.is_empty() {
+            dsn.secret = SecretString::from(format!("{}{query}", dsn.expose()));
+        }
+        dsn.tls = self.tls.clone();
+        dsn.source.clone_from(&self.source);
+        dsn.tcp = self.tcp;
+        dsn
+    }
+
+    /// A copy of this DSN pointing at another database (same login, credential source
+    /// included), as a URL.
     pub fn with_dbname(&self, dbname: &str) -> Dsn {
         let cfg = self.pg_config();
         let (host, port) = first_host_port(&cfg);
@@ -140,19 +245,33 @@ impl Dsn {
             .get_password()
             .map(|p| SecretString::from(String::from_utf8_lossy(p).into_owned()))
             .unwrap_or_else(|| SecretString::from(String::new()));
-        Dsn::compose(
+        let dsn = Dsn::compose(
             cfg.get_user().unwrap_or("postgres"),
             &password,
             &host,
             port,
             dbname,
-        )
+        );
+        let mut dsn = self.carry_tls(dsn);
+        dsn.credentials.clone_from(&self.credentials);
+        dsn
+    }
+
+    /// True when the connection string itself sets a TLS key (`sslmode`, `sslrootcert`,
+    /// `sslcert`, `sslkey`).
+    pub fn has_tls_keys(&self) -> bool {
+        !self.tls.query().is_empty()
     }
 }
 
 impl fmt::Debug for Dsn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Dsn").field(&self.redacted).finish()
+        let mut t = f.debug_tuple("Dsn");
+        t.field(&self.redacted);
+        if let Some(credentials) = &self.credentials {
+            t.field(credentials);
+        }
+        t.finish()
     }
 }
 

@@ -38,6 +38,16 @@ pub enum Error {
         cause: String,
     },
 
+    /// TLS could not be set up with the server: an untrusted or expired certificate, a host
+    /// name mismatch, a server without TLS under a mode that requires it.
+    #[error("aura-db: TLS with {target} failed: {failure}")]
+    Tls {
+        /// The redacted DSN that was tried.
+        target: String,
+        /// What failed.
+        failure: crate::tls::TlsFailure,
+    },
+
     /// The server rejected the credentials or the role (SQLSTATE class 28, or 3D000 for an
     /// unknown database).
     #[error("aura-db: {target} refused the login: {message} (SQLSTATE {sqlstate})")]
@@ -48,6 +58,22 @@ pub enum Error {
         sqlstate: String,
         /// The server's message (it never contains the password).
         message: String,
+    },
+
+    /// The credential source of the connection (see [`crate::CredentialSource`]; a password
+    /// file of `AURA_DB_PASSWORD_FILE` / `POSTGRES_PASSWORD_FILE`) gave no password: its own
+    /// error, or none within the connect timeout. Nothing was sent to the server.
+    ///
+    /// `Display` ends with the source's message, which is also the `source()` (so a caller
+    /// can downcast it); [`error_chain`] prints it once.
+    /// [`Error::is_retryable`] says no: only the source knows whether its failure passes.
+    #[error("aura-db: no password for {target}: the credential source failed: {source}")]
+    Credentials {
+        /// The redacted DSN a connection was being made to.
+        target: String,
+        /// The source's error (shared: [`Error`] is `Clone`).
+        #[source]
+        source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
     },
 
     /// Every connection of the pool stayed checked out for the whole checkout timeout.

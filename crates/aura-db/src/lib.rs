@@ -2,6 +2,7 @@
 
 mod config;
 mod connect;
+mod credentials;
 mod dsn;
 mod error;
 mod ident;
@@ -11,9 +12,15 @@ mod pool;
 mod provision;
 mod roles;
 mod sqlstate;
+mod tcp;
+mod tls;
 mod tx;
 
 pub use config::{Config, ConfigBuilder, PoolSettings, vars};
+pub use connect::{cancel_query, connect_raw};
+pub use credentials::{
+    CredentialError, CredentialSource, Credentials, PasswordFile, PasswordFileError,
+};
 pub use dsn::Dsn;
 pub use error::{Error, error_chain};
 pub use ident::validate_ident;
@@ -23,18 +30,24 @@ pub use migrate::{
     ResetReport, SqlError, TargetSchema, migrate, migrate_with, reset, reset_with, status,
     status_with,
 };
-pub use ping::ping;
+pub use ping::{Encryption, encryption, ping};
 pub use pool::{Pool, PoolState, PooledConn, mark_broken, open, open_with};
 pub use provision::bootstrap_script;
 pub use roles::{
     MAX_PASSWORD_BYTES, MIGRATE_LOCK_TIMEOUT, RolesReport, RolesSpec, ensure_roles,
     ensure_roles_with, validate_password,
 };
+pub use tcp::TcpSettings;
+pub use tls::{RootCert, SslMode, TlsFailure, TlsSettings};
+
 /// The schema of Aura's tables: always `aura` (diesel's `table!` definitions and the
 /// store's SQL name it at compile time; there is no setting for it).
 pub const SCHEMA: &str = "aura";
 
 pub use tx::{Isolation, TxBody, TxOptions, with_tx, with_tx_opts};
+
+/// Re-exported so a [`CredentialSource`] can be implemented without a dependency of one's own.
+pub use async_trait::async_trait;
 
 /// Re-exported so callers name the same connection type as the pool.
 pub use diesel_async::AsyncPgConnection;

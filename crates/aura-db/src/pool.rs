@@ -12,11 +12,16 @@
 //!   (`is_broken`) and replaced, and one that fails mid-query is discarded on return.
 //!
 //! Idle connections are reused last-in first-out (bb8's `QueueStrategy::Lifo`).
+//!
+//! [`Pool::close`] shuts the pool down: the semaphore is closed (every waiting and every
+//! later `get()` fails at once), the connections in use are waited for up to a bound, and
+//! every connection is closed as it comes back.
 
 use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -25,7 +30,7 @@ use diesel_async::pooled_connection::PoolableConnection;
 use diesel_async::{
     AnsiTransactionManager, AsyncPgConnection, SimpleAsyncConnection, TransactionManager,
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 use tokio::time::Instant;
 
 use crate::config::{Config, PoolSettings};
@@ -41,6 +46,7 @@ pub struct Pool {
 struct Inner {
     bb8: bb8::Pool<Manager>,
     gate: Arc<Semaphore>,
+    closing: Arc<Closing>,
     connect_errors: watch::Sender<Option<Error>>,
     settings: PoolSettings,
     target: String,
@@ -54,7 +60,52 @@ pub struct PooledConn {
     // Field order is drop order: the connection goes back before the permit is released,
     // so the next waiter finds it idle.
     conn: bb8::PooledConnection<'static, Manager>,
+    permit: Permit,
+}
+
+/// A checkout's place in the pool, from the moment `get()` takes it: the semaphore permit,
+/// then (dropped after it went back) the signal that wakes a [`Pool::close`] waiting for
+/// the connections in use. A `get()` that fails after taking its permit releases it the
+/// same way.
+struct Permit {
     _permit: OwnedSemaphorePermit,
+    returned: Returned,
+}
+
+/// Shared by the pool, its connection manager and every checked-out connection: whether
+/// [`Pool::close`] was called, and the signal it waits on for connections to come back.
+#[derive(Default)]
+struct Closing {
+    closed: AtomicBool,
+    returned: Notify,
+}
+
+impl Closing {
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+}
+
+/// The last field of a [`Permit`]: dropped after the permit went back, it wakes a
+/// [`Pool::close`] that waits for the connections in use. Before `close` nothing is
+/// signalled (one atomic load per return).
+struct Returned(Arc<Closing>);
+
+impl Drop for Returned {
+    fn drop(&mut self) {
+        if self.0.is_closed() {
+            self.0.returned.notify_waiters();
+        }
+    }
+}
+
+impl Drop for PooledConn {
+    /// After [`Pool::close`], the connection is closed on return instead of kept idle.
+    fn drop(&mut self) {
+        if self.permit.returned.0.is_closed() {
+            mark_broken(&mut self.conn);
+        }
+    }
 }
 
 /// Opens the pool described by `config` (app role, `config.app_url()`).
@@ -70,6 +121,7 @@ pub async fn open_with(dsn: &crate::Dsn, settings: &PoolSettings) -> Result<Pool
     let spec = ConnectSpec::pooled(dsn, settings);
     let target = spec.target().to_owned();
     let (connect_errors, _) = watch::channel(None);
+    let closing = Arc::new(Closing::default());
     let builder = bb8::Pool::builder()
         .max_size(settings.max_conns)
         .min_idle(Some(settings.min_conns).filter(|n| *n > 0))
@@ -80,8 +132,14 @@ pub async fn open_with(dsn: &crate::Dsn, settings: &PoolSettings) -> Result<Pool
         // CPU caches, and the ones idle longest are those the idle timeout closes.
         .queue_strategy(bb8::QueueStrategy::Lifo)
         .retry_connection(false)
-        .error_sink(Box::new(ForwardErrors(connect_errors.clone())));
-    let manager = Manager { spec };
+        .error_sink(Box::new(ForwardErrors {
+            waiters: connect_errors.clone(),
+            closing: closing.clone(),
+        }));
+    let manager = Manager {
+        spec,
+        closing: closing.clone(),
+    };
     let bb8 = if settings.min_conns > 0 {
         builder.build(manager).await?
     } else {
@@ -92,6 +150,7 @@ pub async fn open_with(dsn: &crate::Dsn, settings: &PoolSettings) -> Result<Pool
         inner: Arc::new(Inner {
             bb8,
             gate: Arc::new(Semaphore::new(settings.max_conns as usize)),
+            closing,
             connect_errors,
             settings: settings.clone(),
             target,
@@ -104,7 +163,9 @@ impl Pool {
     ///
     /// Errors: [`Error::PoolExhausted`] when every connection stayed in use for the whole
     /// checkout timeout; [`Error::Connect`] / [`Error::Auth`] when a new connection was
-    /// needed and could not be made.
+    /// needed and could not be made; [`Error::Connect`] with the cause `the pool is closed`
+    /// after [`Pool::close`] (see [`Pool::is_closed`]), at once, also for a call that was
+    /// waiting when the pool was closed.
     pub async fn get(&self) -> Result<PooledConn, Error> {
         let inner = &self.inner;
         let start = Instant::now();
@@ -113,11 +174,11 @@ impl Pool {
         // first, so this never jumps the queue); only a wait sets up a timer.
         let permit = match inner.gate.clone().try_acquire_owned() {
             Ok(permit) => permit,
-            Err(TryAcquireError::Closed) => unreachable!("the pool's semaphore is never closed"),
+            Err(TryAcquireError::Closed) => return Err(self.closed_error()),
             Err(TryAcquireError::NoPermits) => {
                 match tokio::time::timeout_at(deadline, inner.gate.clone().acquire_owned()).await {
                     Ok(Ok(permit)) => permit,
-                    Ok(Err(_closed)) => unreachable!("the pool's semaphore is never closed"),
+                    Ok(Err(_closed)) => return Err(self.closed_error()),
                     // Timed out at the deadline: the wait was the whole checkout timeout
                     // (timer slack is not worth a "5.001s" in the message).
                     Err(_) => {
@@ -128,6 +189,10 @@ impl Pool {
                     }
                 }
             }
+        };
+        let permit = Permit {
+            _permit: permit,
+            returned: Returned(inner.closing.clone()),
         };
         // Holding a permit guarantees an idle connection or room for a new one.
         let mut errors = inner.connect_errors.subscribe();
@@ -156,16 +221,18 @@ impl Pool {
             };
             match got {
                 Ok(mut conn) => {
+                    if inner.closing.is_closed() {
+                        // Made or found while the pool was closing: closed, not handed out.
+                        mark_broken(&mut conn);
+                        return Err(self.closed_error());
+                    }
                     if conn.is_broken() {
                         // Dropping hands it back to bb8, which sees it broken and discards it.
                         tracing::debug!(target = %inner.target, "discarded a closed connection at checkout");
                         drop(conn);
                         continue;
                     }
-                    return Ok(PooledConn {
-                        conn,
-                        _permit: permit,
-                    });
+                    return Ok(PooledConn { conn, permit });
                 }
                 Err(bb8::RunError::User(err)) => return Err(err),
                 Err(bb8::RunError::TimedOut) => {
@@ -183,6 +250,78 @@ impl Pool {
                 fmt_duration(waited)
             ),
         }
+    }
+
+    fn closed_error(&self) -> Error {
+        Error::Connect {
+            target: self.inner.target.clone(),
+            cause: CLOSED.to_owned(),
+        }
+    }
+
+    /// Closes the pool: from now on it hands out no connection ([`Pool::get`] fails at once,
+    /// also for the calls already waiting), closes its idle connections, and waits up to
+    /// `bound` for the connections in use to come back, closing each as it does. Returns
+    /// how many were still in use when `bound` ran out (0: all came back and are closed);
+    /// those are closed whenever their holders drop them. Calling it again waits again.
+    ///
+    /// Every clone of the pool is closed: they share it.
+    pub async fn close(&self, bound: Duration) -> u32 {
+        let inner = &self.inner;
+        let deadline = Instant::now() + bound;
+        let first = !inner.closing.closed.swap(true, Ordering::SeqCst);
+        inner.gate.close();
+        if first {
+            tracing::debug!(target = %inner.target, "pool closing");
+        }
+        let max = inner.settings.max_conns as usize;
+        loop {
+            self.close_idle();
+            // Registered before the count is read: a connection returned after the read
+            // wakes us (its `Returned` loads `closed` after its permit went back).
+            let returned = inner.closing.returned.notified();
+            let mut returned = std::pin::pin!(returned);
+            returned.as_mut().enable();
+            let in_use = max.saturating_sub(inner.gate.available_permits());
+            if in_use == 0 {
+                self.close_idle();
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, returned).await.is_err() {
+                self.close_idle();
+                let in_use = max.saturating_sub(inner.gate.available_permits());
+                tracing::warn!(
+                    target = %inner.target,
+                    in_use,
+                    bound = %fmt_duration(bound),
+                    "pool closed with connections still in use"
+                );
+                return u32::try_from(in_use).unwrap_or(u32::MAX);
+            }
+        }
+    }
+
+    /// Takes every idle connection out of bb8 and drops it marked broken, so bb8 closes it
+    /// (bb8 has no close of its own; its attempts to replace them fail in
+    /// `Manager::connect` once the pool is closed).
+    fn close_idle(&self) {
+        let bb8 = &self.inner.bb8;
+        for _ in 0..bb8.state().idle_connections {
+            let mut checkout = std::pin::pin!(bb8.get_owned());
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            // Idle connections are handed out on the first poll; anything else (a new
+            // connection would be needed) is not waited for.
+            match checkout.as_mut().poll(&mut cx) {
+                Poll::Ready(Ok(mut conn)) => mark_broken(&mut conn),
+                _ => break,
+            }
+        }
+    }
+
+    /// True once [`Pool::close`] was called (on this pool or any clone of it).
+    pub fn is_closed(&self) -> bool {
+        self.inner.closing.is_closed()
     }
 
     /// The settings the pool was opened with.
@@ -265,9 +404,13 @@ impl DerefMut for PooledConn {
     }
 }
 
+/// The cause of the [`Error::Connect`] a closed pool answers with.
+const CLOSED: &str = "the pool is closed";
+
 /// bb8's view of how to make and judge connections.
 struct Manager {
     spec: ConnectSpec,
+    closing: Arc<Closing>,
 }
 
 impl ManageConnection for Manager {
@@ -275,6 +418,13 @@ impl ManageConnection for Manager {
     type Error = Error;
 
     async fn connect(&self) -> Result<AsyncPgConnection, Error> {
+        if self.closing.is_closed() {
+            // bb8 replaces closed connections to keep `min_idle`: not any more.
+            return Err(Error::Connect {
+                target: self.spec.target().to_owned(),
+                cause: CLOSED.to_owned(),
+            });
+        }
         self.spec.connect().await
     }
 
@@ -289,7 +439,10 @@ impl ManageConnection for Manager {
 
 /// bb8's error sink: publishes each connect failure to the callers waiting in `get()`.
 #[derive(Clone)]
-struct ForwardErrors(watch::Sender<Option<Error>>);
+struct ForwardErrors {
+    waiters: watch::Sender<Option<Error>>,
+    closing: Arc<Closing>,
+}
 
 impl fmt::Debug for ForwardErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -299,8 +452,12 @@ impl fmt::Debug for ForwardErrors {
 
 impl ErrorSink<Error> for ForwardErrors {
     fn sink(&self, error: Error) {
-        tracing::warn!(error = %error, "connection attempt failed");
-        self.0.send_replace(Some(error));
+        // Once closed, the failures are the closed pool's own refusals (`Manager::connect`):
+        // not worth a warning, but a `get()` waiting for a new connection ends with it.
+        if !self.closing.is_closed() {
+            tracing::warn!(error = %error, "connection attempt failed");
+        }
+        self.waiters.send_replace(Some(error));
     }
 
     fn boxed_clone(&self) -> Box<dyn ErrorSink<Error>> {

@@ -385,6 +385,16 @@ impl LocalCluster {
         self.binaries.dir()
     }
 
+    /// Who runs the server binaries (for [`crate::tls`], which hands it the key files).
+    pub(crate) fn server_user(&self) -> &ServerUser {
+        &self.server_user
+    }
+
+    /// The cluster lock file (for [`crate::tls`], which edits the configuration under it).
+    pub(crate) fn lock_path(&self) -> PathBuf {
+        self.layout.lock_file()
+    }
+
     /// The pid of the running postmaster, if one runs on the data directory.
     fn running_pid(&self) -> Result<Option<u32>, Error> {
         Ok(pidfile::read(&self.layout.pid_file())?

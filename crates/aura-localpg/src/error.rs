@@ -191,6 +191,15 @@ pub enum Error {
         /// The server log file.
         log: PathBuf,
     },
+
+    /// The TLS certificates of the cluster could not be generated (see `tls.rs`).
+    #[error("aura-localpg: cannot generate the TLS certificate {what}: {reason}")]
+    TlsGeneration {
+        /// Which certificate or key.
+        what: &'static str,
+        /// rcgen's reason.
+        reason: String,
+    },
 }
 
 impl Error {

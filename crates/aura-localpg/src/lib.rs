@@ -11,9 +11,11 @@ mod password;
 mod pidfile;
 mod port;
 mod server_user;
+mod tls;
 
 pub use binaries::BIN_DIR_ENV;
 pub use cluster::{DIR_ENV, HOST, LocalCluster, LocalClusterBuilder, SUPERUSER, Status};
 pub use error::Error;
 pub use location::{RELOCATION_BASE, find_checkout};
 pub use port::PORT_ENV;
+pub use tls::{ClientCert, TlsFiles, TlsOptions};

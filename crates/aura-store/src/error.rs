@@ -1,13 +1,16 @@
 //! [`StoreError`]: what a store operation can fail with, classified once.
 //!
-//! Errors from the pool and from diesel are classified at one boundary
-//! ([`From<aura_db::Error>`], [`From<diesel::result::Error>`], see `classify`); an operation
-//! only adds which ids it was about (`StoreError::about`), so a foreign-key violation says
-//! which conversation or run is missing.
+//! Errors from the pool and from diesel are classified at one boundary (`classify`). A
+//! constraint violation becomes a [`StoreError::NotFound`] or [`StoreError::Conflict`] only
+//! where the statement's ids are at hand ([`Subject`]), so every such error names its row
+//! when it is made; without them it stays [`StoreError::Database`] (naming the constraint).
 
 use std::fmt;
 
-/// The kinds of rows the store keeps; named by [`StoreError::NotFound`].
+use aura_schema::{RequestId, RequestStatus, RunStatus};
+
+/// The kinds of rows the store keeps; named by [`StoreError::NotFound`] and
+/// [`StoreError::Conflict`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Entity {
     /// A row of `aura.conversations`.
@@ -38,9 +41,85 @@ impl fmt::Display for Entity {
     }
 }
 
+/// What is in the way of an operation that found its rows in the wrong state: the
+/// meaning of a [`StoreError::Conflict`], for callers to match on.
+///
+/// `Display` is a predicate of the conflict's row (`is stopped, not running`), so the
+/// error reads `conflict: run <key> is stopped, not running`.
+///
+/// ```
+/// use aura_store::{ConflictKind, Entity, RunStatus, StoreError};
+///
+/// // What a test double in a sibling crate returns, and how callers tell conflicts apart.
+/// let err = StoreError::Conflict {
+///     kind: ConflictKind::RunNotRunning { status: RunStatus::Stopped },
+///     entity: Entity::Run,
+///     id: "c/r".to_owned(),
+/// };
+/// assert_eq!(err.to_string(), "aura-store: conflict: run c/r is stopped, not running");
+/// assert!(matches!(err.conflict_kind(), Some(ConflictKind::RunNotRunning { .. })));
+/// assert!(!err.is_retryable());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConflictKind {
+    /// The conversation already has a running run (`start_run`); at most one runs at a
+    /// time. The conflict's row is the conversation.
+    RunAlreadyRunning,
+    /// The run has ended (`stop_run`, `finish_run`, or `create_request` from that run).
+    RunNotRunning {
+        /// The status it ended with.
+        status: RunStatus,
+    },
+    /// The request is not pending any more (`answer_request`).
+    RequestNotPending {
+        /// Its status now.
+        status: RequestStatus,
+    },
+    /// Some requests of a `mark_requests_resumed` batch are not answered; none was
+    /// resumed. The conflict's row is the conversation.
+    RequestsNotAnswered {
+        /// Every offending request with its status (`None`: it does not exist), by id.
+        offending: Vec<(RequestId, Option<RequestStatus>)>,
+    },
+    /// A caller-supplied id is already stored with different content: an id is its row's
+    /// idempotency key, and a retry must send what the first attempt sent.
+    IdempotencyMismatch,
+    /// The conversation already has a turn with this `seq` (the store numbers turns under
+    /// the conversation's row lock, so only a writer bypassing it meets this).
+    TurnSeqTaken,
+}
+
+impl fmt::Display for ConflictKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConflictKind::RunAlreadyRunning => f.write_str("already has a running run"),
+            ConflictKind::RunNotRunning { status } => write!(f, "is {status}, not running"),
+            ConflictKind::RequestNotPending { status } => write!(f, "is {status}, not pending"),
+            ConflictKind::RequestsNotAnswered { offending } => {
+                f.write_str("has requests that are not answered, none resumed: ")?;
+                for (i, (id, status)) in offending.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    match status {
+                        Some(status) => write!(f, "{sep}{id} ({status})")?,
+                        None => write!(f, "{sep}{id} (missing)")?,
+                    }
+                }
+                Ok(())
+            }
+            ConflictKind::IdempotencyMismatch => f.write_str(
+                "already exists with different content (the id is an idempotency key: a retry \
+                 must send the same content)",
+            ),
+            ConflictKind::TurnSeqTaken => f.write_str("already has a turn with this seq"),
+        }
+    }
+}
+
 /// Why a store operation failed.
 ///
-/// `Display` is one line starting with `aura-store: `. Match on the variant, not the text.
+/// `Display` is one line starting with `aura-store: `. Match on the variant (and a
+/// conflict's [`ConflictKind`]), not the text.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -49,23 +128,27 @@ pub enum StoreError {
     NotFound {
         /// What kind of row.
         entity: Entity,
-        /// Its id (for a batch: the missing ids, comma-separated; for a turn, run or
-        /// request: `<conversation id>/<id>`).
+        /// Its id (for a turn, run or request: `<conversation id>/<id>`; for a batch: the
+        /// missing ones, comma-separated).
         id: String,
     },
 
-    /// The row exists but is not in a state that allows the operation (a run that is not
-    /// running, a request that is not pending, a second running run, …). Nothing changed.
-    #[error("aura-store: conflict: {what}")]
+    /// The row exists but is not in a state that allows the operation; nothing changed.
+    #[error("aura-store: conflict: {entity} {id} {kind}")]
     Conflict {
-        /// What is in the way, with the ids involved.
-        what: String,
+        /// What is in the way.
+        kind: ConflictKind,
+        /// The kind of row in the way (a conversation for
+        /// [`ConflictKind::RunAlreadyRunning`] and [`ConflictKind::RequestsNotAnswered`]).
+        entity: Entity,
+        /// Its id, as in [`StoreError::NotFound`].
+        id: String,
     },
 
     /// An argument broke an input rule; found before any SQL was sent.
     #[error("aura-store: invalid {field}: {reason}")]
     InvalidInput {
-        /// The argument or field at fault (`content`, `limit`, `after`, …).
+        /// The argument or field at fault (`content`, `limit`, `after`, `id`, …).
         field: &'static str,
         /// The rule it broke.
         reason: String,
@@ -80,6 +163,11 @@ pub enum StoreError {
     /// also reported as the `source`.
     #[error("aura-store: database unavailable: {0}")]
     Unavailable(aura_db::Error),
+
+    /// [`PgStore::close`](crate::PgStore::close) was called: the store hands out no more
+    /// connections. Not retryable.
+    #[error("aura-store: the store is closed")]
+    Closed,
 
     /// Any other database failure; the SQLSTATE is kept (see [`StoreError::sqlstate`]).
     #[error("aura-store: database error: {0}")]
@@ -107,6 +195,14 @@ impl StoreError {
         }
     }
 
+    /// The conflict's kind, for a [`StoreError::Conflict`].
+    pub fn conflict_kind(&self) -> Option<&ConflictKind> {
+        match self {
+            StoreError::Conflict { kind, .. } => Some(kind),
+            _ => None,
+        }
+    }
+
     /// A [`StoreError::NotFound`] for one id.
     pub(crate) fn not_found(entity: Entity, id: impl fmt::Display) -> Self {
         StoreError::NotFound {
@@ -115,9 +211,13 @@ impl StoreError {
         }
     }
 
-    /// A [`StoreError::Conflict`].
-    pub(crate) fn conflict(what: impl Into<String>) -> Self {
-        StoreError::Conflict { what: what.into() }
+    /// A [`StoreError::Conflict`] about one row.
+    pub(crate) fn conflict(kind: ConflictKind, entity: Entity, id: impl fmt::Display) -> Self {
+        StoreError::Conflict {
+            kind,
+            entity,
+            id: id.to_string(),
+        }
     }
 
     /// A [`StoreError::InvalidInput`].
@@ -127,61 +227,42 @@ impl StoreError {
             reason: reason.into(),
         }
     }
-
-    /// Adds the ids a failed statement used to an error classified from a constraint
-    /// violation (the server names the constraint, not the key): the id of a
-    /// [`StoreError::NotFound`] from a foreign key, the conversation of a
-    /// [`StoreError::Conflict`] from a unique key. Other errors pass through.
-    pub(crate) fn about(self, subject: &Subject) -> Self {
-        match self {
-            StoreError::NotFound { entity, id } if id.is_empty() => {
-                let id = subject
-                    .id_of(entity)
-                    .unwrap_or_else(|| "(unknown)".to_owned());
-                StoreError::NotFound { entity, id }
-            }
-            StoreError::Conflict { what } => match &subject.conversation {
-                Some(conversation) => StoreError::Conflict {
-                    what: format!("{what} (conversation {conversation})"),
-                },
-                None => StoreError::Conflict { what },
-            },
-            other => other,
-        }
-    }
 }
 
-/// The ids a statement was about, to name the missing one in a [`StoreError::NotFound`]
-/// raised by a foreign-key violation.
+/// The ids a statement wrote with, so that a constraint violation (the server names the
+/// constraint, not the key) becomes an error naming its row (see `classify`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Subject {
+    /// The conversation.
     pub(crate) conversation: Option<String>,
+    /// The run it refers to, as `<conversation>/<run>`.
     pub(crate) run: Option<String>,
+    /// The row it writes, as its key (`<conversation>/<id>`, or the conversation id).
+    pub(crate) row: Option<String>,
 }
 
 impl Subject {
-    /// A statement on one conversation.
+    /// A statement on one conversation (or creating it).
     pub(crate) fn conversation(id: impl fmt::Display) -> Self {
+        let id = id.to_string();
         Subject {
-            conversation: Some(id.to_string()),
+            row: Some(id.clone()),
+            conversation: Some(id),
             run: None,
         }
     }
 
-    /// A statement on one conversation and, when given, one of its runs.
-    pub(crate) fn run(conversation: impl fmt::Display, run: Option<impl fmt::Display>) -> Self {
+    /// A statement writing row `key` of `conversation`, referring to `run` when given.
+    pub(crate) fn row(
+        conversation: impl fmt::Display,
+        key: impl fmt::Display,
+        run: Option<impl fmt::Display>,
+    ) -> Self {
         let conversation = conversation.to_string();
         Subject {
             run: run.map(|run| format!("{conversation}/{run}")),
+            row: Some(key.to_string()),
             conversation: Some(conversation),
-        }
-    }
-
-    fn id_of(&self, entity: Entity) -> Option<String> {
-        match entity {
-            Entity::Conversation => self.conversation.clone(),
-            Entity::Run => self.run.clone(),
-            Entity::Turn | Entity::Request => None,
         }
     }
 }

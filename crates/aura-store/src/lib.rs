@@ -12,8 +12,8 @@ mod traits;
 mod views;
 
 pub use cursor::Cursor;
-pub use error::{Entity, StoreError};
-pub use input::{NewConversation, NewTurn, RunEnd};
+pub use error::{ConflictKind, Entity, StoreError};
+pub use input::{ConversationDraft, RequestDraft, RunDraft, RunEnd, TurnDraft};
 pub use keys::{RequestKey, RunKey, TurnKey};
 pub use pg::PgStore;
 pub use traits::{ConversationStore, RequestStore, RunStore, Store, TurnStore};
@@ -21,8 +21,21 @@ pub use views::{ConversationSummary, ConversationWithTurns, ListQuery, Page, Sto
 
 /// Re-exported for implementors of the traits (mocks in sibling crates' tests).
 pub use async_trait::async_trait;
+
 /// Re-exported so callers name the same types as the traits: rows, ids and enums.
 pub use aura_schema::{
     AskUserRequest, Conversation, ConversationId, RequestId, RequestStatus, Run, RunId, RunStatus,
-    Turn, TurnId, TurnRole,
+    Turn, TurnId, TurnRole, UnknownValue,
 };
+
+/// Re-exported so opening a store needs only this crate: the configuration (from the
+/// environment or a builder), the pool, and the error a [`StoreError::Unavailable`] or
+/// [`StoreError::Database`] carries.
+pub use aura_db::{Config, ConfigBuilder, Error as DbError, Pool, PoolSettings, PoolState};
+
+/// The whole of `aura-db` (pool, transactions, migrations), for what the names above do
+/// not cover: `aura_store::aura_db::with_tx`, say.
+pub use aura_db;
+/// The whole of `aura-schema` (diesel tables, insert and update models), for queries of
+/// your own: `aura_store::aura_schema::turns::table`, say.
+pub use aura_schema;

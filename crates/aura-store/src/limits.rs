@@ -84,6 +84,20 @@ pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, StoreError> {
     }
 }
 
+/// A caller-supplied id: `None` (the store makes one) or a UUIDv7, the only version the
+/// schema's ids are (time-ordered, so new rows land at the right edge of the indexes).
+pub(crate) fn caller_id(id: Option<uuid::Uuid>) -> Result<(), StoreError> {
+    match id.map(|id| id.get_version_num()) {
+        None | Some(7) => Ok(()),
+        Some(version) => Err(StoreError::invalid(
+            "id",
+            format!(
+                "must be a UUIDv7 (the id is the row's idempotency key), got version {version}"
+            ),
+        )),
+    }
+}
+
 fn no_nul(field: &'static str, value: &str) -> Result<(), StoreError> {
     if value.contains('\0') {
         return Err(StoreError::invalid(
@@ -124,5 +138,14 @@ mod tests {
         assert_eq!(field_of(page_limit(Some(101))), "limit");
         assert_eq!(page_limit(None).ok(), Some(50));
         assert_eq!(page_limit(Some(100)).ok(), Some(100));
+        assert_eq!(field_of(caller_id(Some(uuid::Uuid::nil()))), "id");
+        assert_eq!(
+            field_of(caller_id(Some(
+                uuid::Builder::from_random_bytes([7; 16]).into_uuid()
+            ))),
+            "id"
+        );
+        assert!(caller_id(Some(uuid::Uuid::now_v7())).is_ok());
+        assert!(caller_id(None).is_ok());
     }
 }

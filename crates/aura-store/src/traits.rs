@@ -4,22 +4,26 @@
 
 use async_trait::async_trait;
 
-use aura_schema::{AskUserRequest, Conversation, ConversationId, RequestId, Run, RunId, Turn};
+use aura_schema::{AskUserRequest, Conversation, ConversationId, RequestId, Run, Turn};
 
 use crate::error::StoreError;
-use crate::input::{NewConversation, NewTurn, RunEnd};
+use crate::input::{ConversationDraft, RequestDraft, RunDraft, RunEnd, TurnDraft};
 use crate::keys::{RequestKey, RunKey, TurnKey};
 use crate::views::{ConversationSummary, ConversationWithTurns, ListQuery, Page, StoppedRun};
 
 /// Conversations: create, read with their turns, list by activity, delete.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
-    /// Creates a conversation with a new UUIDv7 id, no turns and zero totals.
+    /// Creates a conversation (no turns, zero totals) with the draft's id, or a new UUIDv7.
+    /// Idempotent by a caller-supplied id: when the conversation exists with the same title
+    /// and model, returns it as it is now (its turns may have grown).
     ///
-    /// InvalidInput: `title` (empty or over 500 characters), `model` (over 500 characters).
+    /// Conflict ([`IdempotencyMismatch`](crate::ConflictKind::IdempotencyMismatch)): the id
+    /// exists with another title or model. InvalidInput: `id` (not a UUIDv7), `title`
+    /// (empty or over 500 characters), `model` (over 500 characters).
     async fn create_conversation(
         &self,
-        new: NewConversation<'_>,
+        draft: ConversationDraft<'_>,
     ) -> Result<Conversation, StoreError>;
 
     /// The conversation with all its turns ordered by `seq` (none for a new one), as of one
@@ -55,12 +59,18 @@ pub trait TurnStore: Send + Sync {
     /// (turn count, token totals, last turn time), atomically. Concurrent appends to one
     /// conversation get `seq` 1, 2, … without gap or duplicate.
     ///
-    /// NotFound: the conversation. InvalidInput: `content` (empty, over 1 MiB, NUL),
-    /// `input_tokens` / `output_tokens` (negative).
+    /// Idempotent by a caller-supplied id: when the conversation has a turn with this id and
+    /// the same role, content and tokens, returns that turn (its `seq` and time) and changes
+    /// nothing; concurrent appends of one id store it once.
+    ///
+    /// NotFound: the conversation. Conflict
+    /// ([`IdempotencyMismatch`](crate::ConflictKind::IdempotencyMismatch)): the id is stored
+    /// with other content. InvalidInput: `id` (not a UUIDv7), `content` (empty, over 1 MiB,
+    /// NUL), `input_tokens` / `output_tokens` (negative).
     async fn append_turn(
         &self,
         conversation_id: ConversationId,
-        turn: NewTurn<'_>,
+        draft: TurnDraft<'_>,
     ) -> Result<Turn, StoreError>;
 
     /// One turn.
@@ -72,10 +82,17 @@ pub trait TurnStore: Send + Sync {
 /// Runs: start, read, stop, finish.
 #[async_trait]
 pub trait RunStore: Send + Sync {
-    /// Starts a run (status running) with a new id.
+    /// Starts a run (status running) with the draft's id, or a new UUIDv7. Idempotent by a
+    /// caller-supplied id: when the run exists, returns it as it is now (it may have ended).
     ///
-    /// NotFound: the conversation. Conflict: the conversation already has a running run.
-    async fn start_run(&self, conversation_id: ConversationId) -> Result<Run, StoreError>;
+    /// NotFound: the conversation. Conflict
+    /// ([`RunAlreadyRunning`](crate::ConflictKind::RunAlreadyRunning)): the conversation
+    /// already has a running run. InvalidInput: `id` (not a UUIDv7).
+    async fn start_run(
+        &self,
+        conversation_id: ConversationId,
+        draft: RunDraft,
+    ) -> Result<Run, StoreError>;
 
     /// One run.
     ///
@@ -85,17 +102,19 @@ pub trait RunStore: Send + Sync {
     /// Stops a running run and, in the same transaction, cancels every pending ask-user
     /// request of that run; returns the run and how many were cancelled.
     ///
-    /// NotFound: the run. Conflict: the run is not running (nothing changed).
-    /// InvalidInput: `reason` (over 1 MiB, NUL).
+    /// NotFound: the run. Conflict
+    /// ([`RunNotRunning`](crate::ConflictKind::RunNotRunning)): the run is not running
+    /// (nothing changed). InvalidInput: `reason` (over 1 MiB, NUL).
     async fn stop_run(&self, key: RunKey, reason: Option<&str>) -> Result<StoppedRun, StoreError>;
 
     /// Ends a running run as completed or failed, with an optional reason (an error
     /// message, a finish reason). Its pending requests stay pending: a run may end while its
     /// question waits, and a later run resumes with the answer (see
-    /// [`RequestStore::mark_resumed_batch`]).
+    /// [`RequestStore::mark_requests_resumed`]).
     ///
-    /// NotFound: the run. Conflict: the run is not running (nothing changed).
-    /// InvalidInput: `reason` (over 1 MiB, NUL).
+    /// NotFound: the run. Conflict
+    /// ([`RunNotRunning`](crate::ConflictKind::RunNotRunning)): the run is not running
+    /// (nothing changed). InvalidInput: `reason` (over 1 MiB, NUL).
     async fn finish_run(
         &self,
         key: RunKey,
@@ -108,15 +127,19 @@ pub trait RunStore: Send + Sync {
 #[async_trait]
 pub trait RequestStore: Send + Sync {
     /// Asks a question (status pending), from a run of the conversation or, with `run_id`
-    /// `None`, from no run.
+    /// `None`, from no run; with the draft's id, or a new UUIDv7. Idempotent by a
+    /// caller-supplied id: when the request exists with the same run and question, returns
+    /// it as it is now (it may have been answered), also once its run has ended.
     ///
-    /// NotFound: the conversation, the run. Conflict: the run is not running.
-    /// InvalidInput: `question` (empty, over 1 MiB, NUL).
+    /// NotFound: the conversation, the run. Conflict:
+    /// [`RunNotRunning`](crate::ConflictKind::RunNotRunning) (the run has ended),
+    /// [`IdempotencyMismatch`](crate::ConflictKind::IdempotencyMismatch) (the id is stored
+    /// with another run or question). InvalidInput: `id` (not a UUIDv7), `question` (empty,
+    /// over 1 MiB, NUL).
     async fn create_request(
         &self,
         conversation_id: ConversationId,
-        run_id: Option<RunId>,
-        question: &str,
+        draft: RequestDraft<'_>,
     ) -> Result<AskUserRequest, StoreError>;
 
     /// One request.
@@ -126,17 +149,23 @@ pub trait RequestStore: Send + Sync {
 
     /// Answers a pending request (status answered).
     ///
-    /// NotFound: the request. Conflict: it is not pending. InvalidInput: `answer` (empty,
-    /// over 1 MiB, NUL).
-    async fn answer(&self, key: RequestKey, answer: &str) -> Result<AskUserRequest, StoreError>;
+    /// NotFound: the request. Conflict
+    /// ([`RequestNotPending`](crate::ConflictKind::RequestNotPending)): it is not pending.
+    /// InvalidInput: `answer` (empty, over 1 MiB, NUL).
+    async fn answer_request(
+        &self,
+        key: RequestKey,
+        answer: &str,
+    ) -> Result<AskUserRequest, StoreError>;
 
     /// Moves every listed request from answered to resumed, all or none, in one transaction;
     /// returns them (with their answers), in no particular order. Repeated ids count once.
     ///
-    /// NotFound: every offending id is missing (`id` lists them). Conflict: some listed
-    /// request is not answered (`what` lists every offending id with its status, missing
-    /// ones too); nothing changed. InvalidInput: `ids` (not 1..=1000).
-    async fn mark_resumed_batch(
+    /// NotFound: every offending id is missing (`id` lists them). Conflict
+    /// ([`RequestsNotAnswered`](crate::ConflictKind::RequestsNotAnswered), which lists every
+    /// offending id with its status, missing ones too): some listed request is not
+    /// answered; nothing changed. InvalidInput: `ids` (not 1..=1000).
+    async fn mark_requests_resumed(
         &self,
         conversation_id: ConversationId,
         ids: &[RequestId],
@@ -145,7 +174,7 @@ pub trait RequestStore: Send + Sync {
     /// The conversation's pending requests, oldest first.
     ///
     /// NotFound: the conversation.
-    async fn list_pending(
+    async fn list_pending_requests(
         &self,
         conversation_id: ConversationId,
     ) -> Result<Vec<AskUserRequest>, StoreError>;

@@ -1,8 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+mod admin;
 mod server;
+mod stale;
 mod template;
 mod test_db;
+mod tls;
 
 pub use server::TEST_DATABASE_URL;
 pub use test_db::TestDb;
+pub use tls::TlsCluster;

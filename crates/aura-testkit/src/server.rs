@@ -41,6 +41,25 @@ pub(crate) fn server() -> Result<&'static Server, String> {
         .map_err(Clone::clone)
 }
 
+/// The server of [`crate::TestDb::new_tls`]: the TLS-only cluster, reached with
+/// `sslmode=verify-full`; its template is made over TLS.
+pub(crate) fn tls_server() -> Result<&'static Server, String> {
+    static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            std::thread::spawn(|| {
+                let tls = crate::TlsCluster::shared();
+                let admin = tls.verify_full_url("postgres");
+                let password = tls.superuser_password().clone();
+                build(admin, password, Some(tls.log_path()))
+            })
+            .join()
+            .unwrap_or_else(|_| Err("TLS test database setup panicked".to_owned()))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
 fn setup() -> Result<Server, String> {
     let (admin, role_password, log) = match std::env::var(TEST_DATABASE_URL) {
         Ok(url) if !url.is_empty() => {
@@ -56,6 +75,14 @@ fn setup() -> Result<Server, String> {
         }
         _ => local_cluster()?,
     };
+    build(admin, role_password, log)
+}
+
+fn build(
+    admin: Dsn,
+    role_password: SecretString,
+    log: Option<std::path::PathBuf>,
+) -> Result<Server, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

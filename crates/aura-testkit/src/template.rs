@@ -6,7 +6,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use aura_db::Dsn;
 use secrecy::SecretString;
-use tokio_postgres::NoTls;
+
+use crate::admin::{connect, pg_error};
 
 /// Advisory lock key serializing template creation across test processes.
 const TEMPLATE_LOCK: i64 = 0x6175_7261_7470_6c00; // "auratpl\0"
@@ -24,7 +25,7 @@ pub(crate) async fn ensure(admin: &Dsn, role_password: &SecretString) -> Result<
         .map_err(|e| pg_error(&e))?;
     let result = match create_if_missing(&client, admin, &name, role_password).await {
         Ok(()) => match drop_other_templates(&client, &name).await {
-            Ok(()) => crate::test_db::sweep_stale(&client).await,
+            Ok(()) => crate::stale::sweep_stale(&client).await,
             Err(e) => Err(e),
         },
         Err(e) => Err(e),
@@ -107,7 +108,7 @@ async fn drop_other_templates(
 /// roles (cluster-wide; their password is the server's role password), the schema, and
 /// every embedded migration, applied as the migrate role.
 async fn prepare(db: &Dsn, role_password: &SecretString) -> Result<(), String> {
-    let config = crate::test_db::builder_for(db, role_password)
+    let config = crate::admin::builder_for(db, role_password)
         .build()
         .map_err(|e| e.to_string())?;
     aura_db::ensure_roles(&config)
@@ -131,32 +132,4 @@ fn template_name() -> String {
         (m.version(), m.checksum()).hash(&mut hasher);
     }
     format!("aura_tpl_{TEMPLATE_VERSION}_{:016x}", hasher.finish())
-}
-
-pub(crate) async fn connect(dsn: &Dsn) -> Result<tokio_postgres::Client, String> {
-    let (client, connection) = dsn
-        .pg_config()
-        .connect(NoTls)
-        .await
-        .map_err(|e| format!("cannot connect to {dsn}: {}", pg_error(&e)))?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(client)
-}
-
-/// The server's message and SQLSTATE, or the client error with its causes.
-pub(crate) fn pg_error(err: &tokio_postgres::Error) -> String {
-    match err.as_db_error() {
-        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => {
-            let mut text = err.to_string();
-            let mut source = std::error::Error::source(err);
-            while let Some(e) = source {
-                text.push_str(&format!(": {e}"));
-                source = e.source();
-            }
-            text
-        }
-    }
 }

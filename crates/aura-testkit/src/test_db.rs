@@ -1,13 +1,13 @@
 //! [`TestDb`]: a database of one's own for one test, dropped afterwards.
 
-use aura_db::{Config, Dsn, Pool};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use rand::Rng;
+use aura_db::{Config, Dsn, Pool};
 use secrecy::SecretString;
 
-use crate::server::{Server, server};
-use crate::template::{connect, pg_error};
+use crate::admin::{builder_for, connect, pg_error};
+use crate::server::{Server, server, tls_server};
+use crate::stale::new_name;
 
 /// A database cloned from the migrated template for one test; dropped (with any
 /// sessions still on it) when this value is dropped.
@@ -29,6 +29,21 @@ impl TestDb {
         let server = server().unwrap_or_else(|e| panic!("{e}"));
         let template = server.template.clone();
         Self::create(server, &format!("TEMPLATE \"{template}\"")).await
+    }
+
+    /// Like [`TestDb::new`], on the TLS-only test cluster (see [`crate::TlsCluster`]): every
+    /// URL of [`TestDb::config`] says `sslmode=verify-full` with the cluster's CA, so the
+    /// pool, migrations, bootstrap and the superuser's admin connections all use TLS.
+    pub async fn new_tls() -> TestDb {
+        let server = tls_server().unwrap_or_else(|e| panic!("{e}"));
+        let template = server.template.clone();
+        Self::create(server, &format!("TEMPLATE \"{template}\"")).await
+    }
+
+    /// Like [`TestDb::empty`], on the TLS-only test cluster.
+    pub async fn empty_tls() -> TestDb {
+        let server = tls_server().unwrap_or_else(|e| panic!("{e}"));
+        Self::create(server, "TEMPLATE template0").await
     }
 
     /// A new, empty database (from `template0`): nothing migrated, for tests of migrations
@@ -171,20 +186,6 @@ impl Drop for TestDb {
 /// the background.
 const DROP_WAIT: Duration = Duration::from_secs(2);
 
-/// Test databases older than this are leftovers of killed test processes.
-const STALE_AFTER: Duration = Duration::from_secs(3600);
-
-/// `aura_test_<unix seconds>_<random>`: the creation time in the name lets a later run
-/// sweep up databases a killed test process left behind.
-fn new_name() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    let suffix: u32 = rand::rng().random();
-    format!("aura_test_{secs}_{suffix:08x}")
-}
-
 fn drop_database(admin: &Dsn, name: &str) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -197,60 +198,6 @@ fn drop_database(admin: &Dsn, name: &str) -> Result<(), String> {
             .await
             .map_err(|e| pg_error(&e))
     })
-}
-
-/// Drops test databases created more than an hour ago (by a test process that was killed
-/// before its `TestDb`s were dropped).
-pub(crate) async fn sweep_stale(client: &tokio_postgres::Client) -> Result<(), String> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    let rows = client
-        .query(
-            "SELECT datname::text FROM pg_database WHERE datname LIKE 'aura\\_test\\_%'",
-            &[],
-        )
-        .await
-        .map_err(|e| pg_error(&e))?;
-    for row in rows {
-        let name: String = row.get(0);
-        let created = name
-            .strip_prefix("aura_test_")
-            .and_then(|rest| rest.split('_').next())
-            .and_then(|secs| secs.parse::<u64>().ok());
-        if created.is_some_and(|c| now.saturating_sub(c) > STALE_AFTER.as_secs()) {
-            let _ = client
-                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .await;
-        }
-    }
-    Ok(())
-}
-
-/// A configuration builder for the database `superuser_url` points at: its host, port,
-/// name and superuser, and the test roles' password.
-pub(crate) fn builder_for(
-    superuser_url: &Dsn,
-    role_password: &SecretString,
-) -> aura_db::ConfigBuilder {
-    let pg = superuser_url.pg_config();
-    let host = match pg.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        _ => "127.0.0.1".to_owned(),
-    };
-    let password = pg
-        .get_password()
-        .map(|p| SecretString::from(String::from_utf8_lossy(p).into_owned()))
-        .unwrap_or_else(|| SecretString::from(String::new()));
-    Config::builder()
-        .host(host)
-        .port(pg.get_ports().first().copied().unwrap_or(5432))
-        .dbname(pg.get_dbname().unwrap_or("postgres"))
-        .superuser(pg.get_user().unwrap_or("postgres"))
-        .superuser_password(password)
-        .role_password(role_password.clone())
-        .application_name("aura-test")
 }
 
 fn config_for(superuser_url: &Dsn, role_password: &SecretString) -> Config {

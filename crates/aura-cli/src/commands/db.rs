@@ -47,8 +47,9 @@ pub async fn run(cmd: DbCommand) -> Result<ExitCode, String> {
 async fn ping(config: &Config) -> Result<ExitCode, Error> {
     let pool = aura_db::open(config).await?;
     let rtt = aura_db::ping(&pool).await?;
+    let encryption = aura_db::encryption(&mut *pool.get().await?).await?;
     println!(
-        "ok: {} answered in {}",
+        "ok: {} answered in {}; session: {encryption}",
         config.app_url().redacted(),
         ms(rtt)
     );
@@ -88,7 +89,7 @@ async fn migrate(config: &Config, local: bool) -> Result<ExitCode, Error> {
 
 /// The migration options for `config`: its app role gets the grants.
 fn options(config: &Config) -> MigrateOptions {
-    MigrateOptions::default().with_app_role(config.app_role())
+    MigrateOptions::for_config(config)
 }
 
 /// `roles: created …; updated …; created schema aura`.

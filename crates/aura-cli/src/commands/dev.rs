@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use aura_localpg::{LocalCluster, Status};
+use aura_localpg::{LocalCluster, Status, TlsOptions};
 use secrecy::ExposeSecret;
 
 use crate::cli::DevCommand;
@@ -10,15 +10,27 @@ use crate::local_default;
 
 pub async fn run(cmd: DevCommand) -> Result<ExitCode, String> {
     match cmd {
-        DevCommand::Up => up().await,
+        DevCommand::Up { tls, tls_only } => up(tls || tls_only, tls_only).await,
         DevCommand::Down => down().await,
         DevCommand::Status => status().await,
         DevCommand::Env => env().await,
     }
 }
 
-async fn up() -> Result<ExitCode, String> {
+async fn up(tls: bool, tls_only: bool) -> Result<ExitCode, String> {
     let cluster = local_default::start_cluster().await?;
+    if tls {
+        let handle = cluster.clone();
+        let files =
+            blocking(move || handle.enable_tls(&TlsOptions::new().tls_only(tls_only))).await?;
+        println!(
+            "TLS on{} (CA certificate: {}); verify it with PGSSLMODE=verify-full \
+             PGSSLROOTCERT={} (`aura dev env` prints both)",
+            if tls_only { ", plaintext refused" } else { "" },
+            files.ca_cert().display(),
+            files.ca_cert().display()
+        );
+    }
     let config = local_default::local_config(&cluster)?;
     local_default::prepare_database(&config).await?;
     println!(
@@ -108,6 +120,14 @@ async fn env() -> Result<ExitCode, String> {
     ];
     for (name, value) in lines {
         println!("export {name}={}", shell_quote(&value));
+    }
+    // A cluster that serves TLS (`aura dev up --tls`): verify it, as libpq and aura read.
+    if let Some(files) = cluster.tls_files() {
+        println!("export PGSSLMODE='verify-full'");
+        println!(
+            "export PGSSLROOTCERT={}",
+            shell_quote(&files.ca_cert().display().to_string())
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

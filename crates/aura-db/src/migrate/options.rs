@@ -2,6 +2,11 @@
 
 use std::time::Duration;
 
+use crate::config::Config;
+use crate::credentials::Credentials;
+use crate::dsn::Dsn;
+use crate::tcp::TcpSettings;
+
 /// Where a migration run keeps the migrations' tables and its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -48,6 +53,11 @@ pub struct MigrateOptions {
     /// create later (default privileges), USAGE and SELECT on sequences. `aura_app`;
     /// `None`: no grants.
     pub app_role: Option<String>,
+    /// Asked for the migrate role's password when the session connects, instead of the
+    /// URL's password (`None`: the URL's).
+    pub credentials: Option<Credentials>,
+    /// Keepalives and TCP user timeout of the session (the defaults of [`TcpSettings`]).
+    pub tcp: TcpSettings,
 }
 
 impl Default for MigrateOptions {
@@ -61,6 +71,8 @@ impl Default for MigrateOptions {
             application_name: "aura-migrate".to_owned(),
             schema: TargetSchema::Aura,
             app_role: Some("aura_app".to_owned()),
+            credentials: None,
+            tcp: TcpSettings::default(),
         }
     }
 }
@@ -84,6 +96,36 @@ impl MigrateOptions {
         self.schema = TargetSchema::SearchPath;
         self.app_role = None;
         self
+    }
+
+    /// The defaults with what `config` says about the migrate role's connections: its
+    /// connect timeout, TCP settings, app role (granted to) and credential source (a source set in code, or the
+    /// password file of `AURA_DB_PASSWORD_FILE` / `POSTGRES_PASSWORD_FILE`).
+    pub fn for_config(config: &Config) -> Self {
+        MigrateOptions {
+            connect_timeout: config.pool().connect_timeout,
+            credentials: config
+                .migrate_url()
+                .and_then(|dsn| dsn.credentials().cloned()),
+            tcp: *config.tcp(),
+            app_role: Some(config.app_role().to_owned()),
+            ..MigrateOptions::default()
+        }
+    }
+
+    /// These options with a credential source for the migrate role.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// `dsn` with these options' TCP settings and credential source.
+    pub(crate) fn dsn(&self, dsn: Dsn) -> Dsn {
+        let dsn = dsn.with_tcp(self.tcp);
+        match &self.credentials {
+            Some(source) => dsn.with_credentials(source.clone()),
+            None => dsn,
+        }
     }
 
     /// The defaults with another connect timeout.

@@ -16,7 +16,8 @@ use diesel::sql_types::{Nullable, Text};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use secrecy::{ExposeSecret, SecretString};
-use tokio_postgres::{CancelToken, NoTls};
+use tokio_postgres::CancelToken;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::error::{MigrateError, SqlError};
 use super::options::{MigrateOptions, TargetSchema};
@@ -41,6 +42,8 @@ pub(crate) struct Session {
     /// `None` only while lent to [`Session::blocking`].
     conn: Option<AsyncPgConnection>,
     cancel: CancelToken,
+    /// The TLS connector the session was opened with: cancel requests use it too.
+    tls: MakeRustlsConnect,
     /// The last statement that failed, as sent, with its error.
     pub(crate) failed_sql: FailedSql,
     /// `current_schema()` at connect time, double-quoted: where the tracking tables live.
@@ -61,8 +64,9 @@ impl Session {
         if url.expose_secret().trim().is_empty() {
             return Err(MigrateError::EmptyUrl);
         }
-        let dsn = Dsn::parse("migrate URL", url.clone()).map_err(MigrateError::session)?;
+        let dsn = opts.dsn(Dsn::parse("migrate URL", url.clone()).map_err(MigrateError::session)?);
         let spec = ConnectSpec::single(&dsn, &opts.application_name, opts.connect_timeout);
+        let tls = spec.tls_connector().map_err(MigrateError::session)?;
         let mut conn = spec.connect().await.map_err(MigrateError::session)?;
 
         // The server's error position counts characters of the text it was sent: keep the
@@ -110,6 +114,7 @@ impl Session {
         })?;
         Ok(Session {
             cancel: conn.cancel_token(),
+            tls,
             conn: Some(conn),
             failed_sql,
             schema: quote_ident(&schema_name),
@@ -159,7 +164,7 @@ impl Session {
     /// session is running. See [`CancelOnDrop`].
     pub(crate) fn cancel_on_drop(&self) -> CancelOnDrop {
         CancelOnDrop {
-            token: Some(self.cancel.clone()),
+            token: Some((self.cancel.clone(), self.tls.clone())),
         }
     }
 }
@@ -248,7 +253,7 @@ impl FailedSql {
 /// The cancel request ends it now (an error); the migration's transaction rolls back, the
 /// blocking step returns, the connection closes and the lock is free.
 pub(crate) struct CancelOnDrop {
-    token: Option<CancelToken>,
+    token: Option<(CancelToken, MakeRustlsConnect)>,
 }
 
 impl CancelOnDrop {
@@ -260,14 +265,14 @@ impl CancelOnDrop {
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        let Some(token) = self.token.take() else {
+        let Some((token, tls)) = self.token.take() else {
             return;
         };
         // No runtime (it is shutting down): the process is ending and its sockets with it,
         // which the backend notices within client_connection_check_interval.
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
-                if let Err(e) = token.cancel_query(NoTls).await {
+                if let Err(e) = token.cancel_query(tls).await {
                     tracing::warn!(error = %e, "could not cancel the abandoned migration statement");
                 }
             });

@@ -10,9 +10,10 @@ use diesel::{
 use diesel_async::RunQueryDsl;
 
 use super::{PgStore, settle};
+use crate::classify::classify_diesel;
 use crate::cursor::Cursor;
-use crate::error::{Entity, StoreError};
-use crate::input::NewConversation;
+use crate::error::{ConflictKind, Entity, StoreError, Subject};
+use crate::input::ConversationDraft;
 use crate::limits::{self, MAX_MODEL_CHARS, MAX_TITLE_CHARS};
 use crate::sql::{LoadConversation, LoadTurns};
 use crate::traits::ConversationStore;
@@ -22,9 +23,10 @@ use crate::views::{ConversationSummary, ConversationWithTurns, ListQuery, Page};
 impl ConversationStore for PgStore {
     async fn create_conversation(
         &self,
-        new: NewConversation<'_>,
+        draft: ConversationDraft<'_>,
     ) -> Result<Conversation, StoreError> {
-        if let Some(title) = new.title {
+        limits::caller_id(draft.id.map(|id| id.as_uuid()))?;
+        if let Some(title) = draft.title {
             if title.is_empty() {
                 return Err(StoreError::invalid(
                     "title",
@@ -33,20 +35,54 @@ impl ConversationStore for PgStore {
             }
             limits::label("title", title, MAX_TITLE_CHARS)?;
         }
-        limits::label("model", new.model, MAX_MODEL_CHARS)?;
+        limits::label("model", draft.model, MAX_MODEL_CHARS)?;
+        let id = draft.id.unwrap_or_else(ConversationId::new);
+        let subject = Subject::conversation(id);
         let mut conn = self.conn().await?;
-        // Column = value pairs rather than an `Insertable` struct: an `Option` field of a
-        // derived `Insertable` renders `DEFAULT` for `None`, which diesel will not cache.
-        let created = diesel::insert_into(conversations::table)
-            .values((
-                conversations::id.eq(ConversationId::new()),
-                conversations::title.eq(new.title),
-                conversations::model.eq(new.model),
-            ))
-            .returning(Conversation::as_returning())
-            .get_result(&mut *conn)
-            .await
-            .map_err(StoreError::from);
+        let created = async {
+            // Taken and deleted again between the insert and the read: insert again (a
+            // conversation deleted on every attempt is reported missing).
+            for _ in 0..3 {
+                // Column = value pairs rather than an `Insertable` struct: an `Option` field
+                // of a derived `Insertable` renders `DEFAULT` for `None`, which diesel will
+                // not cache.
+                let inserted = diesel::insert_into(conversations::table)
+                    .values((
+                        conversations::id.eq(id),
+                        conversations::title.eq(draft.title),
+                        conversations::model.eq(draft.model),
+                    ))
+                    .on_conflict(conversations::id)
+                    .do_nothing()
+                    .returning(Conversation::as_returning())
+                    .get_result(&mut *conn)
+                    .await
+                    .optional()
+                    .map_err(|e| classify_diesel(e, &subject))?;
+                if let Some(created) = inserted {
+                    return Ok(created);
+                }
+                // The id is taken: by this conversation (a repeated create) or another one.
+                let stored = LoadConversation { id }
+                    .get_result::<Conversation>(&mut *conn)
+                    .await
+                    .optional()
+                    .map_err(|e| classify_diesel(e, &subject))?;
+                match stored {
+                    Some(stored) if same_conversation(&stored, &draft) => return Ok(stored),
+                    Some(_) => {
+                        return Err(StoreError::conflict(
+                            ConflictKind::IdempotencyMismatch,
+                            Entity::Conversation,
+                            id,
+                        ));
+                    }
+                    None => continue,
+                }
+            }
+            Err(StoreError::not_found(Entity::Conversation, id))
+        }
+        .await;
         settle(&mut conn, created)
     }
 
@@ -70,11 +106,12 @@ impl ConversationStore for PgStore {
                     isolation: Isolation::RepeatableRead,
                     read_only: true,
                 };
-                let loaded = aura_db::with_tx_opts(&self.pool, options, async |conn| {
-                    let loaded = load(conn, id).await.map_err(StoreError::from);
-                    settle(conn, loaded)
-                })
-                .await?;
+                let loaded = self
+                    .tx(options, async |conn| {
+                        let loaded = load(conn, id).await.map_err(StoreError::from);
+                        settle(conn, loaded)
+                    })
+                    .await?;
                 loaded
                     .snapshot()
                     .ok_or_else(|| StoreError::not_found(Entity::Conversation, id))
@@ -146,6 +183,11 @@ impl ConversationStore for PgStore {
         }
         Ok(())
     }
+}
+
+/// True when `stored` is what creating `draft` stores.
+fn same_conversation(stored: &Conversation, draft: &ConversationDraft<'_>) -> bool {
+    stored.title.as_deref() == draft.title && stored.model == draft.model
 }
 
 /// What the two loads of [`load`] returned.

@@ -9,7 +9,9 @@ mod requests;
 mod runs;
 mod turns;
 
-use aura_db::{AsyncPgConnection, Config, Pool, PooledConn};
+use std::time::Duration;
+
+use aura_db::{AsyncPgConnection, Config, Pool, PooledConn, TxBody, TxOptions};
 
 use crate::error::StoreError;
 
@@ -38,8 +40,50 @@ impl PgStore {
         &self.pool
     }
 
+    /// Closes the store: it hands out no more connections, so every call made from now on
+    /// (and every call waiting for a connection) fails with [`StoreError::Closed`]; waits up
+    /// to `bound` for the calls in progress to finish, and closes every connection. Returns
+    /// how many connections were still in use when `bound` ran out (0: all finished and
+    /// every connection is closed); those close when their calls end.
+    ///
+    /// Clones of the store, and the pool underneath (see [`Pool::close`]), are closed too.
+    pub async fn close(&self, bound: Duration) -> u32 {
+        self.pool.close(bound).await
+    }
+
+    /// True once [`PgStore::close`] was called (on this store, a clone, or its pool).
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+
     async fn conn(&self) -> Result<PooledConn, StoreError> {
-        Ok(self.pool.get().await?)
+        match self.pool.get().await {
+            Ok(conn) => Ok(conn),
+            Err(err) => Err(self.closed_or(err.into())),
+        }
+    }
+
+    /// [`aura_db::with_tx_opts`] on the store's pool, failing as [`StoreError::Closed`] once
+    /// the store is closed.
+    async fn tx<T, F>(&self, options: TxOptions, body: F) -> Result<T, StoreError>
+    where
+        for<'c> F: AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, StoreError>
+            + TxBody<&'c mut AsyncPgConnection, Result<T, StoreError>, Fut: Send>
+            + Send,
+        T: Send,
+    {
+        aura_db::with_tx_opts(&self.pool, options, body)
+            .await
+            .map_err(|err| self.closed_or(err))
+    }
+
+    /// `err`, or [`StoreError::Closed`] when the store is closed and `err` is the closed
+    /// pool's answer (an [`StoreError::Unavailable`]).
+    fn closed_or(&self, err: StoreError) -> StoreError {
+        match err {
+            StoreError::Unavailable(_) if self.is_closed() => StoreError::Closed,
+            other => other,
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use aura_db::AsyncPgConnection;
+use aura_db::{AsyncPgConnection, TxOptions};
 use aura_schema::{
     AskUserRequest, ConversationId, RequestId, RequestStatus, RunId, RunStatus, ask_user_requests,
     conversations, runs,
@@ -13,7 +13,9 @@ use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
 
 use super::{PgStore, settle};
-use crate::error::{Entity, StoreError, Subject};
+use crate::classify::classify_diesel;
+use crate::error::{ConflictKind, Entity, StoreError, Subject};
+use crate::input::RequestDraft;
 use crate::keys::{RequestKey, RunKey};
 use crate::limits;
 use crate::sql::{AnswerRequest, CreateRequest, MarkResumed};
@@ -24,39 +26,61 @@ impl RequestStore for PgStore {
     async fn create_request(
         &self,
         conversation_id: ConversationId,
-        run_id: Option<RunId>,
-        question: &str,
+        draft: RequestDraft<'_>,
     ) -> Result<AskUserRequest, StoreError> {
-        limits::required_text("question", question)?;
+        limits::caller_id(draft.id.map(|id| id.as_uuid()))?;
+        limits::required_text("question", draft.question)?;
         let statement = CreateRequest {
             conversation_id,
-            id: RequestId::new(),
-            run_id,
-            question,
+            id: draft.id.unwrap_or_else(RequestId::new),
+            run_id: draft.run_id,
+            question: draft.question,
         };
-        let id = statement.id;
+        let key = RequestKey::new(conversation_id, statement.id);
+        let subject = Subject::row(conversation_id, key, draft.run_id);
         let mut conn = self.conn().await?;
         let created = async {
             let created_at: Option<DateTime<Utc>> = statement
                 .get_result(&mut &*conn)
                 .await
                 .optional()
-                .map_err(|e| StoreError::from(e).about(&Subject::run(conversation_id, run_id)))?;
-            match (created_at, run_id) {
-                (Some(created_at), _) => Ok(AskUserRequest {
+                .map_err(|e| classify_diesel(e, &subject))?;
+            if let Some(created_at) = created_at {
+                return Ok(AskUserRequest {
                     conversation_id,
-                    id,
-                    run_id,
-                    question: question.to_owned(),
+                    id: key.id,
+                    run_id: draft.run_id,
+                    question: draft.question.to_owned(),
                     status: RequestStatus::Pending,
                     answer: None,
                     created_at,
                     answered_at: None,
                     resumed_at: None,
                     resolved_at: None,
-                }),
+                });
+            }
+            // Nothing inserted: the id is taken (a repeated create, or another request), or
+            // the run is not running or missing.
+            let stored = ask_user_requests::table
+                .find((key.conversation_id, key.id))
+                .select(AskUserRequest::as_select())
+                .first(&mut &*conn)
+                .await
+                .optional()
+                .map_err(|e| classify_diesel(e, &subject))?;
+            match (stored, draft.run_id) {
+                (Some(stored), _)
+                    if stored.run_id == draft.run_id && stored.question == draft.question =>
+                {
+                    Ok(stored)
+                }
+                (Some(_), _) => Err(StoreError::conflict(
+                    ConflictKind::IdempotencyMismatch,
+                    Entity::Request,
+                    key,
+                )),
                 (None, Some(run_id)) => Err(why_no_request(&conn, conversation_id, run_id).await),
-                // Without a run the insert has no condition: it inserts or fails.
+                // Without a run the insert has no condition: it inserts, conflicts, or fails.
                 (None, None) => Err(StoreError::not_found(Entity::Conversation, conversation_id)),
             }
         }
@@ -76,7 +100,11 @@ impl RequestStore for PgStore {
         settle(&mut conn, request)?.ok_or_else(|| StoreError::not_found(Entity::Request, key))
     }
 
-    async fn answer(&self, key: RequestKey, answer: &str) -> Result<AskUserRequest, StoreError> {
+    async fn answer_request(
+        &self,
+        key: RequestKey,
+        answer: &str,
+    ) -> Result<AskUserRequest, StoreError> {
         limits::required_text("answer", answer)?;
         let mut conn = self.conn().await?;
         let answered = async {
@@ -97,7 +125,7 @@ impl RequestStore for PgStore {
         settle(&mut conn, answered)
     }
 
-    async fn mark_resumed_batch(
+    async fn mark_requests_resumed(
         &self,
         conversation_id: ConversationId,
         ids: &[RequestId],
@@ -107,14 +135,14 @@ impl RequestStore for PgStore {
         ids.sort_unstable();
         ids.dedup();
         let ids = &ids;
-        aura_db::with_tx(&self.pool, async |conn| {
+        self.tx(TxOptions::default(), async |conn| {
             let resumed = resume(conn, conversation_id, ids).await;
             settle(conn, resumed)
         })
         .await
     }
 
-    async fn list_pending(
+    async fn list_pending_requests(
         &self,
         conversation_id: ConversationId,
     ) -> Result<Vec<AskUserRequest>, StoreError> {
@@ -147,7 +175,7 @@ impl RequestStore for PgStore {
     }
 }
 
-/// The body of `mark_resumed_batch`, inside its transaction: resume, and when not every id
+/// The body of `mark_requests_resumed`, inside its transaction: resume, and when not every id
 /// was answered, find out why (the caller's `Err` rolls the resumed ones back).
 async fn resume(
     conn: &mut AsyncPgConnection,
@@ -196,7 +224,7 @@ async fn why_no_request(
         .optional();
     match run {
         Ok(Some(status)) => {
-            StoreError::conflict(format!("run {key} is {status}, not running: it cannot ask"))
+            StoreError::conflict(ConflictKind::RunNotRunning { status }, Entity::Run, key)
         }
         Ok(None) => {
             let conversation = conversations::table
@@ -225,7 +253,11 @@ async fn why_not_pending(mut conn: &AsyncPgConnection, key: RequestKey) -> Store
         .optional();
     match status {
         Ok(None) => StoreError::not_found(Entity::Request, key),
-        Ok(Some(status)) => StoreError::conflict(format!("request {key} is {status}, not pending")),
+        Ok(Some(status)) => StoreError::conflict(
+            ConflictKind::RequestNotPending { status },
+            Entity::Request,
+            key,
+        ),
         Err(err) => err.into(),
     }
 }
@@ -248,15 +280,13 @@ fn not_resumable(
             id: missing.join(", "),
         };
     }
-    let listed: Vec<String> = offending
+    let offending = offending
         .iter()
-        .map(|id| match statuses.get(id) {
-            Some(status) => format!("{id} ({status})"),
-            None => format!("{id} (missing)"),
-        })
+        .map(|id| (*id, statuses.get(id).copied()))
         .collect();
-    StoreError::conflict(format!(
-        "requests of conversation {conversation_id} not answered, none resumed: {}",
-        listed.join(", ")
-    ))
+    StoreError::conflict(
+        ConflictKind::RequestsNotAnswered { offending },
+        Entity::Conversation,
+        conversation_id,
+    )
 }

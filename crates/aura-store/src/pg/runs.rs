@@ -1,14 +1,15 @@
 //! [`RunStore`] for [`PgStore`].
 
 use async_trait::async_trait;
-use aura_db::AsyncPgConnection;
+use aura_db::{AsyncPgConnection, TxOptions};
 use aura_schema::{ConversationId, Run, RunId, RunStatus, runs};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
 
 use super::{PgStore, settle};
-use crate::error::{Entity, StoreError, Subject};
-use crate::input::RunEnd;
+use crate::classify::{classify_diesel, is_violation};
+use crate::error::{ConflictKind, Entity, StoreError, Subject};
+use crate::input::{RunDraft, RunEnd};
 use crate::keys::RunKey;
 use crate::limits;
 use crate::sql::{CancelPending, EndRun};
@@ -17,20 +18,57 @@ use crate::views::StoppedRun;
 
 #[async_trait]
 impl RunStore for PgStore {
-    async fn start_run(&self, conversation_id: ConversationId) -> Result<Run, StoreError> {
+    async fn start_run(
+        &self,
+        conversation_id: ConversationId,
+        draft: RunDraft,
+    ) -> Result<Run, StoreError> {
+        limits::caller_id(draft.id.map(|id| id.as_uuid()))?;
+        let key = RunKey::new(conversation_id, draft.id.unwrap_or_else(RunId::new));
+        let subject = Subject::row(conversation_id, key, Some(key.id));
         let mut conn = self.conn().await?;
-        // A second running run violates runs_one_running_idx (Conflict), a missing
-        // conversation runs_conversation_id_fkey (NotFound): one statement either way.
-        let run = diesel::insert_into(runs::table)
-            .values((
-                runs::conversation_id.eq(conversation_id),
-                runs::id.eq(RunId::new()),
-                runs::status.eq(RunStatus::Running),
-            ))
-            .returning(Run::as_returning())
-            .get_result(&mut *conn)
-            .await
-            .map_err(|e| StoreError::from(e).about(&Subject::conversation(conversation_id)));
+        let run = async {
+            // A second running run violates runs_one_running_idx (Conflict), a missing
+            // conversation runs_conversation_id_fkey (NotFound): one statement either way.
+            // A stored run with this id (a repeated start) inserts nothing.
+            let inserted = diesel::insert_into(runs::table)
+                .values((
+                    runs::conversation_id.eq(conversation_id),
+                    runs::id.eq(key.id),
+                    runs::status.eq(RunStatus::Running),
+                ))
+                .on_conflict((runs::conversation_id, runs::id))
+                .do_nothing()
+                .returning(Run::as_returning())
+                .get_result(&mut *conn)
+                .await
+                .optional();
+            let taken = match inserted {
+                Ok(Some(run)) => return Ok(run),
+                Ok(None) => None,
+                // A concurrent start of the same id can meet that run in the one-running
+                // index before its own primary key: then it is a repeat too.
+                Err(err) if draft.id.is_some() && is_violation(&err, "runs_one_running_idx") => {
+                    Some(classify_diesel(err, &subject))
+                }
+                Err(err) => return Err(classify_diesel(err, &subject)),
+            };
+            // A run has no content beyond its key: the same id is the same run.
+            let stored = runs::table
+                .find((key.conversation_id, key.id))
+                .select(Run::as_select())
+                .first(&mut *conn)
+                .await
+                .optional()
+                .map_err(|e| classify_diesel(e, &subject))?;
+            match (stored, taken) {
+                (Some(run), _) => Ok(run),
+                (None, Some(running)) => Err(running),
+                // Stored, then deleted with its conversation before this read.
+                (None, None) => Err(StoreError::not_found(Entity::Conversation, conversation_id)),
+            }
+        }
+        .await;
         settle(&mut conn, run)
     }
 
@@ -56,7 +94,7 @@ impl RunStore for PgStore {
         if let Some(reason) = reason {
             limits::bounded_text("reason", reason)?;
         }
-        aura_db::with_tx(&self.pool, async |conn| {
+        self.tx(TxOptions::default(), async |conn| {
             let shared: &AsyncPgConnection = conn;
             let stopped = async {
                 let (mut first, mut second) = (shared, shared);
@@ -128,7 +166,9 @@ async fn why_not_running(mut conn: &AsyncPgConnection, key: RunKey) -> StoreErro
         .optional();
     match status {
         Ok(None) => StoreError::not_found(Entity::Run, key),
-        Ok(Some(status)) => StoreError::conflict(format!("run {key} is {status}, not running")),
+        Ok(Some(status)) => {
+            StoreError::conflict(ConflictKind::RunNotRunning { status }, Entity::Run, key)
+        }
         Err(err) => err.into(),
     }
 }

@@ -1,17 +1,18 @@
 //! [`TurnStore`] for [`PgStore`].
 
 use async_trait::async_trait;
-use aura_schema::{ConversationId, Turn, TurnId, turns};
+use aura_schema::{ConversationId, RunId, Turn, TurnId, turns};
 use chrono::{DateTime, Utc};
 use diesel::{OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
 
 use super::{PgStore, settle};
-use crate::error::{Entity, StoreError, Subject};
-use crate::input::NewTurn;
+use crate::classify::{classify_diesel, is_violation};
+use crate::error::{ConflictKind, Entity, StoreError, Subject};
+use crate::input::TurnDraft;
 use crate::keys::TurnKey;
 use crate::limits;
-use crate::sql::AppendTurn;
+use crate::sql::{AppendKeyedTurn, AppendTurn, TurnRow};
 use crate::traits::TurnStore;
 
 #[async_trait]
@@ -19,36 +20,57 @@ impl TurnStore for PgStore {
     async fn append_turn(
         &self,
         conversation_id: ConversationId,
-        turn: NewTurn<'_>,
+        draft: TurnDraft<'_>,
     ) -> Result<Turn, StoreError> {
-        limits::required_text("content", turn.content)?;
-        limits::tokens("input_tokens", turn.input_tokens)?;
-        limits::tokens("output_tokens", turn.output_tokens)?;
-        let statement = AppendTurn {
+        limits::caller_id(draft.id.map(|id| id.as_uuid()))?;
+        limits::required_text("content", draft.content)?;
+        limits::tokens("input_tokens", draft.input_tokens)?;
+        limits::tokens("output_tokens", draft.output_tokens)?;
+        let row = TurnRow {
             conversation_id,
-            id: TurnId::new(),
-            role: turn.role,
-            content: turn.content,
-            input_tokens: turn.input_tokens,
-            output_tokens: turn.output_tokens,
+            id: draft.id.unwrap_or_else(TurnId::new),
+            role: draft.role,
+            content: draft.content,
+            input_tokens: draft.input_tokens,
+            output_tokens: draft.output_tokens,
         };
-        let id = statement.id;
+        let key = TurnKey::new(conversation_id, row.id);
+        let subject = Subject::row(conversation_id, key, None::<RunId>);
         let mut conn = self.conn().await?;
-        let row: Result<Option<(i32, DateTime<Utc>)>, StoreError> = statement
-            .get_result(&mut *conn)
-            .await
-            .optional()
-            .map_err(|e| StoreError::from(e).about(&Subject::conversation(conversation_id)));
-        let (seq, created_at) = settle(&mut conn, row)?
+        let result = async {
+            if draft.id.is_none() {
+                // A new id: nothing can be stored under it, no check needed.
+                return AppendTurn(row).get_result(&mut *conn).await.optional();
+            }
+            match AppendKeyedTurn(row).get_result(&mut *conn).await.optional() {
+                // A concurrent append of the same id committed first (see
+                // `AppendKeyedTurn`): this statement was undone; made again, it finds that
+                // turn.
+                Err(err) if is_violation(&err, "turns_pkey") => {
+                    AppendKeyedTurn(row).get_result(&mut *conn).await.optional()
+                }
+                other => other,
+            }
+        }
+        .await
+        .map_err(|e| classify_diesel(e, &subject));
+        let (seq, created_at, same): (i32, DateTime<Utc>, bool) = settle(&mut conn, result)?
             .ok_or_else(|| StoreError::not_found(Entity::Conversation, conversation_id))?;
+        if !same {
+            return Err(StoreError::conflict(
+                ConflictKind::IdempotencyMismatch,
+                Entity::Turn,
+                key,
+            ));
+        }
         Ok(Turn {
             conversation_id,
-            id,
+            id: key.id,
             seq,
-            role: turn.role,
-            content: turn.content.to_owned(),
-            input_tokens: turn.input_tokens,
-            output_tokens: turn.output_tokens,
+            role: draft.role,
+            content: draft.content.to_owned(),
+            input_tokens: draft.input_tokens,
+            output_tokens: draft.output_tokens,
             created_at,
         })
     }

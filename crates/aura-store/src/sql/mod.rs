@@ -17,7 +17,7 @@ mod turns;
 pub(crate) use reads::{LoadConversation, LoadTurns};
 pub(crate) use requests::{AnswerRequest, CreateRequest, MarkResumed};
 pub(crate) use runs::{CancelPending, EndRun};
-pub(crate) use turns::AppendTurn;
+pub(crate) use turns::{AppendKeyedTurn, AppendTurn, TurnRow};
 
 /// Implements `QueryId` (static: the SQL depends only on the type; `$id` is the type with
 /// `'static` lifetimes) and `Query` (when the statement returns rows) for a statement type;
@@ -89,7 +89,7 @@ mod tests {
     #[test]
     fn statements_are_cacheable_and_schema_qualified() {
         let c = ConversationId::new();
-        let append = AppendTurn {
+        let row = TurnRow {
             conversation_id: c,
             id: TurnId::new(),
             role: TurnRole::User,
@@ -97,13 +97,30 @@ mod tests {
             input_tokens: 1,
             output_tokens: 2,
         };
-        let text = sql(&append);
+        let text = sql(&AppendTurn(row));
         assert!(
-            text.starts_with("WITH c AS (UPDATE aura.conversations SET"),
+            text.starts_with(
+                "WITH c AS (UPDATE aura.conversations SET turn_count = turn_count + 1"
+            ),
             "{text}"
         );
         assert!(text.contains("INSERT INTO aura.turns"), "{text}");
-        assert!(text.contains("$8"), "{text}");
+        assert!(text.ends_with("RETURNING seq, created_at, true"), "{text}");
+        assert!(text.contains("$8") && !text.contains("$9"), "{text}");
+        let keyed = sql(&AppendKeyedTurn(row));
+        assert!(
+            keyed.starts_with("WITH prior AS (SELECT seq, created_at, role = $1"),
+            "{keyed}"
+        );
+        assert!(
+            keyed.contains("WHERE id = $9 AND NOT EXISTS (SELECT 1 FROM prior) RETURNING"),
+            "{keyed}"
+        );
+        assert!(keyed.contains("$14") && !keyed.contains("$15"), "{keyed}");
+        assert!(
+            keyed.ends_with("UNION ALL SELECT seq, created_at, same FROM prior"),
+            "{keyed}"
+        );
 
         let run = RunId::new();
         let ids = [RequestId::new()];

@@ -17,12 +17,18 @@ use super::cached_statement;
 ///     OR EXISTS (SELECT 1 FROM aura.runs
 ///                 WHERE conversation_id = $6 AND id = $7 AND status = 'running'
 ///                   FOR SHARE)
+/// ON CONFLICT (conversation_id, id) DO NOTHING
 /// RETURNING created_at
 /// ```
 ///
 /// `FOR SHARE` holds the run's row until this transaction ends, so a concurrent stop waits
 /// for the request to exist (and then cancels it); a stop that came first makes the re-checked
-/// `status = 'running'` false, and no row is inserted. No row: the caller finds out why.
+/// `status = 'running'` false, and no row is inserted. No row: the caller finds out why
+/// (the request exists, or the run is not running or missing).
+///
+/// The request's id is its idempotency key: when a request with this id is stored already,
+/// nothing is inserted (`ON CONFLICT … DO NOTHING`: also when a concurrent insert of the
+/// same id commits first).
 pub(crate) struct CreateRequest<'a> {
     pub(crate) conversation_id: ConversationId,
     pub(crate) id: RequestId,
@@ -51,7 +57,10 @@ impl QueryFragment<Pg> for CreateRequest<'_> {
         out.push_bind_param::<Uuid, _>(&self.conversation_id)?;
         out.push_sql(" AND id = ");
         out.push_bind_param::<Nullable<Uuid>, _>(&self.run_id)?;
-        out.push_sql(" AND status = 'running' FOR SHARE) RETURNING created_at");
+        out.push_sql(
+            " AND status = 'running' FOR SHARE) \
+             ON CONFLICT (conversation_id, id) DO NOTHING RETURNING created_at",
+        );
         Ok(())
     }
 }

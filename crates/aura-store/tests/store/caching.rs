@@ -1,13 +1,14 @@
 //! Every statement that runs per call is prepared once per connection and reused.
 
 use aura_store::{
-    ConversationStore, ListQuery, RequestKey, RequestStore, RunEnd, RunKey, RunStore, TurnStore,
+    ConversationDraft, ConversationId, ConversationStore, ListQuery, RequestDraft, RequestId,
+    RequestKey, RequestStore, RunDraft, RunEnd, RunId, RunKey, RunStore, TurnId, TurnStore,
 };
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
 
-use crate::common::{conversation, store_with_pool, turn};
+use crate::common::{store_with_pool, turn};
 
 #[derive(QueryableByName)]
 struct Prepared {
@@ -26,11 +27,17 @@ async fn prepared(store: &aura_store::PgStore) -> Vec<String> {
         .collect()
 }
 
-/// Calls every operation once on the success path.
+/// Calls every operation once on the success path, and each create and append once more
+/// with its id (the repeat path).
 async fn every_operation(store: &aura_store::PgStore) {
-    let c = conversation(store).await.id;
+    let draft = ConversationDraft::new("m").with_id(ConversationId::new());
+    let c = store.create_conversation(draft).await.expect("create").id;
+    store.create_conversation(draft).await.expect("repeat");
+    let keyed = turn("hi", 1, 2).with_id(TurnId::new());
+    store.append_turn(c, keyed).await.expect("append");
+    store.append_turn(c, keyed).await.expect("repeat");
     store
-        .append_turn(c, turn("hi", 1, 2))
+        .append_turn(c, turn("no id", 1, 2))
         .await
         .expect("append");
     store.get_conversation(c).await.expect("get");
@@ -48,25 +55,29 @@ async fn every_operation(store: &aura_store::PgStore) {
         })
         .await
         .expect("list after");
-    let run = store.start_run(c).await.expect("start");
-    let request = store
-        .create_request(c, Some(run.id), "q?")
-        .await
-        .expect("ask");
+    let run = RunDraft::with_id(RunId::new());
+    store.start_run(c, run).await.expect("start");
+    let run = store.start_run(c, run).await.expect("repeat");
+    let ask = RequestDraft::new(Some(run.id), "q?").with_id(RequestId::new());
+    store.create_request(c, ask).await.expect("ask");
+    let request = store.create_request(c, ask).await.expect("repeat");
     store
-        .answer(RequestKey::from(&request), "a")
+        .answer_request(RequestKey::from(&request), "a")
         .await
         .expect("answer");
     store
-        .mark_resumed_batch(c, &[request.id])
+        .mark_requests_resumed(c, &[request.id])
         .await
         .expect("resume");
-    store.list_pending(c).await.expect("pending");
+    store.list_pending_requests(c).await.expect("pending");
     store
         .stop_run(RunKey::from(&run), None)
         .await
         .expect("stop");
-    let run = store.start_run(c).await.expect("start");
+    let run = store
+        .start_run(c, RunDraft::default())
+        .await
+        .expect("start");
     store
         .finish_run(RunKey::from(&run), RunEnd::Completed, None)
         .await
@@ -87,6 +98,7 @@ async fn statements_are_prepared_once_per_connection() {
     assert_eq!(after, warm, "no statement was prepared again");
     for hot in [
         "WITH c AS (UPDATE aura.conversations",
+        "WITH prior AS (SELECT seq, created_at",
         "UPDATE aura.runs SET status",
         "UPDATE aura.ask_user_requests SET status = 'cancelled'",
         "UPDATE aura.ask_user_requests SET status = 'answered'",

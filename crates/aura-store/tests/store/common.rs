@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use aura_store::{Conversation, ConversationId, NewConversation, NewTurn, PgStore, TurnRole};
+use aura_store::{Conversation, ConversationDraft, ConversationId, PgStore, TurnDraft, TurnRole};
 use aura_testkit::TestDb;
 
 /// A test database and a store on it (app role, default pool).
@@ -27,14 +27,15 @@ pub async fn store_with_pool(db: &TestDb, max: u32) -> PgStore {
 pub async fn conversation(store: &PgStore) -> Conversation {
     use aura_store::ConversationStore;
     store
-        .create_conversation(NewConversation::default())
+        .create_conversation(ConversationDraft::default())
         .await
         .expect("create conversation")
 }
 
 /// A user turn with these token counts.
-pub fn turn(content: &str, input_tokens: i32, output_tokens: i32) -> NewTurn<'_> {
-    NewTurn {
+pub fn turn(content: &str, input_tokens: i32, output_tokens: i32) -> TurnDraft<'_> {
+    TurnDraft {
+        id: None,
         role: TurnRole::User,
         content,
         input_tokens,

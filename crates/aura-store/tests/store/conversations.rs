@@ -1,6 +1,6 @@
 //! create / get / delete conversations.
 
-use aura_store::{ConversationStore, NewConversation};
+use aura_store::{ConversationDraft, ConversationStore};
 
 use crate::common::store;
 
@@ -8,7 +8,8 @@ use crate::common::store;
 async fn create_get_delete() {
     let (_db, store) = store().await;
     let created = store
-        .create_conversation(NewConversation {
+        .create_conversation(ConversationDraft {
+            id: None,
             title: Some("Trip"),
             model: "m-1",
         })
@@ -32,7 +33,7 @@ async fn create_get_delete() {
     assert!(got.turns.is_empty());
 
     let untitled = store
-        .create_conversation(NewConversation::default())
+        .create_conversation(ConversationDraft::default())
         .await
         .expect("create");
     assert_eq!(untitled.title, None);

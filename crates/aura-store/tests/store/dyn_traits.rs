@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex};
 
 use aura_store::{
-    ConversationId, ConversationStore, NewTurn, RequestStore, RunKey, RunStore, Store, StoreError,
-    Turn, TurnId, TurnKey, TurnRole, TurnStore, async_trait,
+    ConversationId, ConversationStore, RequestDraft, RequestStore, RunDraft, RunKey, RunStore,
+    Store, StoreError, Turn, TurnDraft, TurnId, TurnKey, TurnRole, TurnStore, async_trait,
 };
 
 use crate::common::store;
@@ -19,7 +19,8 @@ async fn chat(
         turns
             .append_turn(
                 id,
-                NewTurn {
+                TurnDraft {
+                    id: None,
                     role: TurnRole::User,
                     content,
                     input_tokens: 1,
@@ -41,7 +42,7 @@ async fn pg_store_works_behind_trait_objects() {
     let requests: Arc<dyn RequestStore> = all.clone();
 
     let id = conversations
-        .create_conversation(aura_store::NewConversation::default())
+        .create_conversation(aura_store::ConversationDraft::default())
         .await
         .expect("create")
         .id;
@@ -49,9 +50,12 @@ async fn pg_store_works_behind_trait_objects() {
         chat(conversations.clone(), turns, id).await.expect("chat"),
         2
     );
-    let run = runs.start_run(id).await.expect("start");
+    let run = runs
+        .start_run(id, RunDraft::default())
+        .await
+        .expect("start");
     requests
-        .create_request(id, Some(run.id), "go on?")
+        .create_request(id, RequestDraft::new(Some(run.id), "go on?"))
         .await
         .expect("ask");
     let stopped = runs.stop_run(RunKey::from(&run), None).await.expect("stop");
@@ -60,7 +64,7 @@ async fn pg_store_works_behind_trait_objects() {
     // Shared across tasks.
     let task = tokio::spawn({
         let all = all.clone();
-        async move { all.list_pending(id).await }
+        async move { all.list_pending_requests(id).await }
     });
     assert!(task.await.expect("task").expect("pending").is_empty());
 }
@@ -76,7 +80,7 @@ impl TurnStore for FakeTurns {
     async fn append_turn(
         &self,
         conversation_id: ConversationId,
-        turn: NewTurn<'_>,
+        turn: TurnDraft<'_>,
     ) -> Result<Turn, StoreError> {
         let mut stored = self.stored.lock().expect("lock");
         let turn = Turn {
@@ -114,7 +118,8 @@ async fn a_test_double_stands_in_for_the_store() {
     let turn = turns
         .append_turn(
             id,
-            NewTurn {
+            TurnDraft {
+                id: None,
                 role: TurnRole::System,
                 content: "be brief",
                 input_tokens: 0,

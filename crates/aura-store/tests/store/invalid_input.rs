@@ -1,8 +1,9 @@
 //! InvalidInput for each input rule, naming the field; nothing is written.
 
 use aura_store::{
-    ConversationId, ConversationStore, Cursor, ListQuery, NewConversation, NewTurn, RequestId,
-    RequestKey, RequestStore, RunId, RunKey, RunStore, StoreError, TurnRole, TurnStore,
+    ConversationDraft, ConversationId, ConversationStore, Cursor, ListQuery, RequestDraft,
+    RequestId, RequestKey, RequestStore, RunId, RunKey, RunStore, StoreError, TurnDraft, TurnRole,
+    TurnStore,
     limits::{MAX_BATCH, MAX_TEXT_BYTES},
 };
 
@@ -34,14 +35,19 @@ async fn each_rule_names_its_field() {
     ] {
         assert_invalid(
             store
-                .create_conversation(NewConversation { title, model })
+                .create_conversation(ConversationDraft {
+                    id: None,
+                    title,
+                    model,
+                })
                 .await,
             "title",
         );
     }
     assert_invalid(
         store
-            .create_conversation(NewConversation {
+            .create_conversation(ConversationDraft {
+                id: None,
                 title: None,
                 model: &long_title,
             })
@@ -49,7 +55,8 @@ async fn each_rule_names_its_field() {
         "model",
     );
     let ok = store
-        .create_conversation(NewConversation {
+        .create_conversation(ConversationDraft {
+            id: None,
             title: Some(&long_title[..500]),
             model: "m",
         })
@@ -93,7 +100,8 @@ async fn each_rule_names_its_field() {
         store
             .append_turn(
                 ConversationId::new(),
-                NewTurn {
+                TurnDraft {
+                    id: None,
                     role: TurnRole::Tool,
                     content: "",
                     input_tokens: 0,
@@ -114,14 +122,22 @@ async fn each_rule_names_its_field() {
     assert_invalid(store.stop_run(run, Some(&too_big)).await, "reason");
 
     // Requests.
-    assert_invalid(store.create_request(c, None, "").await, "question");
-    assert_invalid(store.create_request(c, None, &too_big).await, "question");
+    assert_invalid(
+        store.create_request(c, RequestDraft::new(None, "")).await,
+        "question",
+    );
+    assert_invalid(
+        store
+            .create_request(c, RequestDraft::new(None, &too_big))
+            .await,
+        "question",
+    );
     let key = RequestKey::new(c, RequestId::new());
-    assert_invalid(store.answer(key, "").await, "answer");
-    assert_invalid(store.answer(key, &too_big).await, "answer");
-    assert_invalid(store.mark_resumed_batch(c, &[]).await, "ids");
+    assert_invalid(store.answer_request(key, "").await, "answer");
+    assert_invalid(store.answer_request(key, &too_big).await, "answer");
+    assert_invalid(store.mark_requests_resumed(c, &[]).await, "ids");
     let many: Vec<RequestId> = (0..=MAX_BATCH).map(|_| RequestId::new()).collect();
-    assert_invalid(store.mark_resumed_batch(c, &many).await, "ids");
+    assert_invalid(store.mark_requests_resumed(c, &many).await, "ids");
 
     // Nothing was written by the refused calls: one turn (the 1 MiB one), no request.
     let sql = "SELECT count(*) FROM aura.turns WHERE conversation_id = $1::text::uuid";

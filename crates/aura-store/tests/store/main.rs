@@ -4,12 +4,15 @@
 mod common;
 
 mod caching;
+mod close;
 mod conversations;
 mod dyn_traits;
+mod idempotency;
 mod invalid_input;
 mod listing;
 mod not_found;
 mod requests;
 mod runs;
+mod tls;
 mod turns;
 mod unavailable;

@@ -1,8 +1,8 @@
 //! NotFound for every operation on a missing id, naming the entity and the id.
 
 use aura_store::{
-    ConversationId, ConversationStore, Entity, RequestId, RequestKey, RequestStore, RunEnd, RunId,
-    RunKey, RunStore, StoreError, TurnId, TurnKey, TurnStore,
+    ConversationId, ConversationStore, Entity, RequestDraft, RequestId, RequestKey, RequestStore,
+    RunDraft, RunEnd, RunId, RunKey, RunStore, StoreError, TurnId, TurnKey, TurnStore,
 };
 
 use crate::common::{conversation, store, turn};
@@ -30,17 +30,25 @@ async fn every_operation_on_a_missing_conversation() {
     assert_not_found(store.get_conversation(gone).await, conv, gone);
     assert_not_found(store.delete_conversation(gone).await, conv, gone);
     assert_not_found(store.append_turn(gone, turn("hi", 0, 0)).await, conv, gone);
-    assert_not_found(store.start_run(gone).await, conv, gone);
-    assert_not_found(store.create_request(gone, None, "q?").await, conv, gone);
+    assert_not_found(store.start_run(gone, RunDraft::default()).await, conv, gone);
     assert_not_found(
-        store.create_request(gone, Some(RunId::new()), "q?").await,
+        store
+            .create_request(gone, RequestDraft::new(None, "q?"))
+            .await,
         conv,
         gone,
     );
-    assert_not_found(store.list_pending(gone).await, conv, gone);
+    assert_not_found(
+        store
+            .create_request(gone, RequestDraft::new(Some(RunId::new()), "q?"))
+            .await,
+        conv,
+        gone,
+    );
+    assert_not_found(store.list_pending_requests(gone).await, conv, gone);
     let id = RequestId::new();
     assert_not_found(
-        store.mark_resumed_batch(gone, &[id]).await,
+        store.mark_requests_resumed(gone, &[id]).await,
         Entity::Request,
         format!("{gone}/{id}"),
     );
@@ -63,7 +71,9 @@ async fn every_operation_on_a_missing_turn_run_or_request() {
         run_key,
     );
     assert_not_found(
-        store.create_request(c, Some(run_key.id), "q?").await,
+        store
+            .create_request(c, RequestDraft::new(Some(run_key.id), "q?"))
+            .await,
         Entity::Run,
         run_key,
     );
@@ -75,13 +85,16 @@ async fn every_operation_on_a_missing_turn_run_or_request() {
         request_key,
     );
     assert_not_found(
-        store.answer(request_key, "a").await,
+        store.answer_request(request_key, "a").await,
         Entity::Request,
         request_key,
     );
 
     // A key whose id exists, but in another conversation, is missing too.
-    let run = store.start_run(c).await.expect("start");
+    let run = store
+        .start_run(c, RunDraft::default())
+        .await
+        .expect("start");
     let d = conversation(&store).await.id;
     let elsewhere = RunKey::new(d, run.id);
     assert_not_found(store.get_run(elsewhere).await, Entity::Run, elsewhere);
@@ -100,9 +113,12 @@ async fn a_deleted_conversation_takes_everything_with_it() {
         .append_turn(c, turn("hi", 1, 1))
         .await
         .expect("append");
-    let run = store.start_run(c).await.expect("start");
+    let run = store
+        .start_run(c, RunDraft::default())
+        .await
+        .expect("start");
     store
-        .create_request(c, Some(run.id), "q?")
+        .create_request(c, RequestDraft::new(Some(run.id), "q?"))
         .await
         .expect("ask");
     store.delete_conversation(c).await.expect("delete");

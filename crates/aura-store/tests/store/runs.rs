@@ -1,6 +1,9 @@
 //! Runs: one running per conversation; stop cancels exactly the run's pending requests.
 
-use aura_store::{RequestStatus, RequestStore, RunEnd, RunKey, RunStatus, RunStore, StoreError};
+use aura_store::{
+    ConflictKind, Entity, RequestDraft, RequestStatus, RequestStore, RunDraft, RunEnd, RunKey,
+    RunStatus, RunStore, StoreError,
+};
 
 use crate::common::{conversation, store};
 
@@ -10,10 +13,13 @@ async fn stop_cancels_exactly_the_runs_pending_requests() {
     let c = conversation(&store).await.id;
 
     // An earlier run asked a question and finished: its request stays pending.
-    let earlier = store.start_run(c).await.expect("start earlier");
+    let earlier = store
+        .start_run(c, RunDraft::default())
+        .await
+        .expect("start earlier");
     let earlier_key = RunKey::from(&earlier);
     let other = store
-        .create_request(c, Some(earlier.id), "still open?")
+        .create_request(c, RequestDraft::new(Some(earlier.id), "still open?"))
         .await
         .expect("ask");
     let finished = store
@@ -23,19 +29,27 @@ async fn stop_cancels_exactly_the_runs_pending_requests() {
     assert_eq!(finished.status, RunStatus::Completed);
     assert!(finished.ended_at.is_some());
 
-    let run = store.start_run(c).await.expect("start");
+    let run = store
+        .start_run(c, RunDraft::default())
+        .await
+        .expect("start");
     let key = RunKey::from(&run);
     assert_eq!(run.status, RunStatus::Running);
     let mut pending = Vec::new();
     for q in ["one?", "two?", "three?"] {
-        pending.push(store.create_request(c, Some(run.id), q).await.expect("ask"));
+        pending.push(
+            store
+                .create_request(c, RequestDraft::new(Some(run.id), q))
+                .await
+                .expect("ask"),
+        );
     }
     let answered = store
-        .create_request(c, Some(run.id), "four?")
+        .create_request(c, RequestDraft::new(Some(run.id), "four?"))
         .await
         .expect("ask");
     store
-        .answer(aura_store::RequestKey::from(&answered), "yes")
+        .answer_request(aura_store::RequestKey::from(&answered), "yes")
         .await
         .expect("answer");
 
@@ -64,17 +78,24 @@ async fn stop_cancels_exactly_the_runs_pending_requests() {
         .await
         .expect("get");
     assert_eq!(answered.status, RequestStatus::Answered);
-    let still = store.list_pending(c).await.expect("pending");
+    let still = store.list_pending_requests(c).await.expect("pending");
     assert_eq!(still.iter().map(|r| r.id).collect::<Vec<_>>(), [other.id]);
 
     // Stopping the completed run that still has a pending request: Conflict, and the
     // cancel that went out with it is rolled back: the request stays pending.
     match store.stop_run(earlier_key, Some("too late")).await {
-        Err(StoreError::Conflict { what }) => assert!(what.contains("completed"), "{what}"),
+        Err(StoreError::Conflict {
+            kind:
+                ConflictKind::RunNotRunning {
+                    status: RunStatus::Completed,
+                },
+            entity: Entity::Run,
+            id,
+        }) => assert_eq!(id, earlier_key.to_string()),
         other => panic!("expected Conflict, got {other:?}"),
     }
     assert_eq!(store.get_run(earlier_key).await.expect("get"), finished);
-    let still = store.list_pending(c).await.expect("pending");
+    let still = store.list_pending_requests(c).await.expect("pending");
     assert_eq!(still.iter().map(|r| r.id).collect::<Vec<_>>(), [other.id]);
     assert_eq!(
         store
@@ -86,17 +107,40 @@ async fn stop_cancels_exactly_the_runs_pending_requests() {
 
     // Stopping again: Conflict, and nothing changes.
     match store.stop_run(key, None).await {
-        Err(StoreError::Conflict { what }) => assert!(what.contains("stopped"), "{what}"),
+        Err(
+            err @ StoreError::Conflict {
+                kind:
+                    ConflictKind::RunNotRunning {
+                        status: RunStatus::Stopped,
+                    },
+                ..
+            },
+        ) => assert_eq!(
+            err.to_string(),
+            format!("aura-store: conflict: run {key} is stopped, not running")
+        ),
         other => panic!("expected Conflict, got {other:?}"),
     }
     assert_eq!(store.get_run(key).await.expect("get"), stopped.run);
     match store.finish_run(key, RunEnd::Failed, None).await {
-        Err(StoreError::Conflict { .. }) => {}
+        Err(StoreError::Conflict {
+            kind: ConflictKind::RunNotRunning { .. },
+            ..
+        }) => {}
         other => panic!("expected Conflict, got {other:?}"),
     }
     // A stopped run cannot ask any more.
-    match store.create_request(c, Some(run.id), "late?").await {
-        Err(StoreError::Conflict { what }) => assert!(what.contains("not running"), "{what}"),
+    match store
+        .create_request(c, RequestDraft::new(Some(run.id), "late?"))
+        .await
+    {
+        Err(StoreError::Conflict {
+            kind:
+                ConflictKind::RunNotRunning {
+                    status: RunStatus::Stopped,
+                },
+            ..
+        }) => {}
         other => panic!("expected Conflict, got {other:?}"),
     }
 }
@@ -105,12 +149,21 @@ async fn stop_cancels_exactly_the_runs_pending_requests() {
 async fn a_second_running_run_is_a_conflict() {
     let (_db, store) = store().await;
     let c = conversation(&store).await.id;
-    let run = store.start_run(c).await.expect("start");
-    match store.start_run(c).await {
-        Err(StoreError::Conflict { what }) => {
-            assert!(what.contains("running run"), "{what}");
-            assert!(what.contains(&c.to_string()), "{what}");
-        }
+    let run = store
+        .start_run(c, RunDraft::default())
+        .await
+        .expect("start");
+    match store.start_run(c, RunDraft::default()).await {
+        Err(
+            err @ StoreError::Conflict {
+                kind: ConflictKind::RunAlreadyRunning,
+                entity: Entity::Conversation,
+                ..
+            },
+        ) => assert_eq!(
+            err.to_string(),
+            format!("aura-store: conflict: conversation {c} already has a running run")
+        ),
         other => panic!("expected Conflict, got {other:?}"),
     }
     let failed = store
@@ -120,11 +173,17 @@ async fn a_second_running_run_is_a_conflict() {
     assert_eq!(failed.status, RunStatus::Failed);
     assert_eq!(failed.stop_reason.as_deref(), Some("model error"));
     // Once it ended, another may start.
-    let next = store.start_run(c).await.expect("start again");
+    let next = store
+        .start_run(c, RunDraft::default())
+        .await
+        .expect("start again");
     assert_ne!(next.id, run.id);
     // Another conversation is independent.
     let d = conversation(&store).await.id;
-    store.start_run(d).await.expect("start elsewhere");
+    store
+        .start_run(d, RunDraft::default())
+        .await
+        .expect("start elsewhere");
 }
 
 /// Requests created while the run is being stopped are either refused (the run is no
@@ -134,14 +193,20 @@ async fn requests_racing_a_stop_are_refused_or_cancelled() {
     let (_db, store) = store().await;
     let c = conversation(&store).await.id;
     for _ in 0..5 {
-        let run = store.start_run(c).await.expect("start");
+        let run = store
+            .start_run(c, RunDraft::default())
+            .await
+            .expect("start");
         let askers: Vec<_> = (0..3)
             .map(|_| {
                 let store = std::sync::Arc::clone(&store);
                 tokio::spawn(async move {
                     let mut created = Vec::new();
                     loop {
-                        match store.create_request(c, Some(run.id), "still there?").await {
+                        match store
+                            .create_request(c, RequestDraft::new(Some(run.id), "still there?"))
+                            .await
+                        {
                             Ok(request) => created.push(request.id),
                             Err(StoreError::Conflict { .. }) => return created,
                             Err(other) => panic!("{other:?}"),
@@ -161,6 +226,12 @@ async fn requests_racing_a_stop_are_refused_or_cancelled() {
         }
         assert!(!created.is_empty());
         assert_eq!(stopped.cancelled_requests, created.len() as u64);
-        assert!(store.list_pending(c).await.expect("pending").is_empty());
+        assert!(
+            store
+                .list_pending_requests(c)
+                .await
+                .expect("pending")
+                .is_empty()
+        );
     }
 }

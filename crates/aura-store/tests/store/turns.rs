@@ -187,7 +187,8 @@ async fn an_appended_turn_is_what_was_stored() {
     let appended = store
         .append_turn(
             created.id,
-            aura_store::NewTurn {
+            aura_store::TurnDraft {
+                id: None,
                 role: TurnRole::Assistant,
                 content,
                 input_tokens: 7,

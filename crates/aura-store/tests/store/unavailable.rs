@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aura_store::{
-    ConversationStore, RequestStore, RunKey, RunStatus, RunStore, StoreError, TurnStore,
+    ConversationStore, RequestDraft, RequestStore, RunDraft, RunKey, RunStatus, RunStore,
+    StoreError, TurnStore,
 };
 use aura_testkit::TestDb;
 
@@ -67,10 +68,13 @@ async fn a_connection_killed_inside_a_transaction_is_unavailable_and_changes_not
     let db = TestDb::new().await;
     let store = Arc::new(store_with_pool(&db, 1).await);
     let c = conversation(&store).await.id;
-    let run = store.start_run(c).await.expect("start");
+    let run = store
+        .start_run(c, RunDraft::default())
+        .await
+        .expect("start");
     let key = RunKey::from(&run);
     let request = store
-        .create_request(c, Some(run.id), "still there?")
+        .create_request(c, RequestDraft::new(Some(run.id), "still there?"))
         .await
         .expect("ask");
     let admin = db.superuser_client().await;
@@ -95,7 +99,7 @@ async fn a_connection_killed_inside_a_transaction_is_unavailable_and_changes_not
     let now = store.get_run(key).await.expect("get the run");
     assert_eq!(now.status, RunStatus::Running);
     assert_eq!(now.stop_reason, None);
-    let pending = store.list_pending(c).await.expect("pending");
+    let pending = store.list_pending_requests(c).await.expect("pending");
     assert_eq!(
         pending.iter().map(|r| r.id).collect::<Vec<_>>(),
         [request.id]
