@@ -5,6 +5,7 @@
 //! Every connection goes through TLS as its DSN's `sslmode` says (see [`crate::tls`]): the
 //! pool, migrations, bootstrap, cancellation and [`connect_raw`] alike.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::ConnectionError;
@@ -61,8 +62,8 @@ pub(crate) struct ConnectSpec {
     target: String,
     timeout: Duration,
     /// The TLS connector, or why the DSN's TLS settings cannot be used (returned by every
-    /// connect: the constructors stay infallible).
-    tls: Result<TlsConnector, Error>,
+    /// connect, each a copy sharing the original: the constructors stay infallible).
+    tls: Result<TlsConnector, Arc<Error>>,
 }
 
 impl ConnectSpec {
@@ -103,7 +104,8 @@ impl ConnectSpec {
         let target = redact(&pg);
         let tls = dsn
             .tls()
-            .and_then(|settings| TlsConnector::build(&settings));
+            .and_then(|settings| TlsConnector::build(&settings))
+            .map_err(Arc::new);
         if let Ok(connector) = &tls {
             pg.ssl_mode(connector.mode.driver());
         }
@@ -118,17 +120,23 @@ impl ConnectSpec {
     /// The rustls connector of this spec (the same one connections use), for
     /// [`CancelToken::cancel_query`].
     pub(crate) fn tls_connector(&self) -> Result<MakeRustlsConnect, Error> {
-        Ok(self.tls.as_ref().map_err(Clone::clone)?.make())
+        Ok(self.connector()?.make())
+    }
+
+    /// The TLS connector, or this caller's copy of why there is none.
+    fn connector(&self) -> Result<&TlsConnector, Error> {
+        self.tls
+            .as_ref()
+            .map_err(|err| Error::shared(err, &self.target))
     }
 
     /// Sends a cancel request for `token`'s session over this spec's TLS settings.
     pub(crate) async fn cancel(&self, token: &CancelToken) -> Result<(), Error> {
-        let make = self.tls_connector()?;
-        let connector = self.tls.as_ref().map_err(Clone::clone)?;
+        let connector = self.connector()?;
         token
-            .cancel_query(make)
+            .cancel_query(connector.make())
             .await
-            .map_err(|e| self.classify(&e, connector))
+            .map_err(|e| self.classify(e, connector))
     }
 
     /// The redacted DSN, for errors and logs.
@@ -157,7 +165,7 @@ impl ConnectSpec {
     /// root certificate was given and the chain did not verify) is retried in plaintext,
     /// as libpq does.
     async fn open(&self) -> Result<(Client, Connection<Socket, TlsStream>), Error> {
-        let connector = self.tls.as_ref().map_err(Clone::clone)?;
+        let connector = self.connector()?;
         match self
             .timed(self.pg.connect(connector.make()), connector)
             .await
@@ -180,19 +188,23 @@ impl ConnectSpec {
         // nor authentication; the outer limit covers the whole handshake.
         match tokio::time::timeout(self.timeout + Duration::from_millis(100), fut).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.classify(&e, connector)),
+            Ok(Err(e)) => Err(self.classify(e, connector)),
             Err(_) => Err(Error::Connect {
                 target: self.target.clone(),
                 cause: format!("no answer within {}", fmt_duration(self.timeout)),
+                source: None,
             }),
         }
     }
 
-    fn classify(&self, err: &tokio_postgres::Error, connector: &TlsConnector) -> Error {
-        if let Some(failure) = tls::classify(err, connector.mode, connector.rootcert.as_deref()) {
+    /// The error a failed connect (or cancel request) is: TLS, a rejected login, a server
+    /// error, or the server out of reach; the driver's error is its source.
+    fn classify(&self, err: tokio_postgres::Error, connector: &TlsConnector) -> Error {
+        if let Some(failure) = tls::classify(&err, connector.mode, connector.rootcert.as_deref()) {
             return Error::Tls {
                 target: self.target.clone(),
                 failure,
+                source: Box::new(err),
             };
         }
         match err.as_db_error() {
@@ -201,12 +213,14 @@ impl ConnectSpec {
                     target: self.target.clone(),
                     sqlstate: db.code().code().to_owned(),
                     message: db.message().to_owned(),
+                    source: Box::new(err),
                 }
             }
             Some(_) => Error::from(err),
             None => Error::Connect {
                 target: self.target.clone(),
-                cause: error_chain(err),
+                cause: error_chain(&err),
+                source: Some(Box::new(err)),
             },
         }
     }
@@ -217,6 +231,7 @@ impl ConnectSpec {
             other => Error::Connect {
                 target: self.target.clone(),
                 cause: other.to_string(),
+                source: Some(Box::new(other)),
             },
         }
     }

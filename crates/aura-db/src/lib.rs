@@ -16,12 +16,12 @@ mod tx;
 pub use config::{Config, ConfigBuilder, PoolSettings, vars};
 pub use connect::{cancel_query, connect_raw};
 pub use dsn::Dsn;
-pub use error::{Error, error_chain};
+pub use error::{Error, MigrateError, MigrationFailure, Source, SqlError, error_chain};
 pub use ident::validate_ident;
 pub use migrate::{
-    Applied, CHECKSUM_TABLE, DIESEL_TABLE, MIGRATION_LOCK_KEY, MigrateError, MigrateOptions,
-    Migration, MigrationFailure, MigrationRow, MigrationState, Migrations, ResetGuards,
-    ResetReport, SqlError, migrate, migrate_with, reset, reset_with, status, status_with,
+    Applied, CHECKSUM_TABLE, DIESEL_TABLE, MIGRATION_LOCK_KEY, MigrateOptions, Migration,
+    MigrationRow, MigrationState, Migrations, ResetGuards, ResetReport, migrate, migrate_with,
+    reset, reset_with, status, status_with,
 };
 pub use ping::{Encryption, encryption, ping};
 pub use pool::{Pool, PoolState, PooledConn, mark_broken, open, open_with};

@@ -223,7 +223,7 @@ async fn bootstrap_steps(
     tx.client
         .execute("SELECT pg_advisory_xact_lock($1)", &[&BOOTSTRAP_LOCK])
         .await
-        .map_err(|e| step_error("advisory lock", &e))?;
+        .map_err(|e| step_error("advisory lock", e))?;
 
     let app = quote_ident(&spec.app_role);
     let migrate = quote_ident(&spec.migrate_role);
@@ -236,7 +236,7 @@ async fn bootstrap_steps(
             .client
             .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[name])
             .await
-            .map_err(|e| step_error("look up roles", &e))?
+            .map_err(|e| step_error("look up roles", e))?
             .is_some();
         let verb = if exists { "ALTER" } else { "CREATE" };
         let with = if exists { " WITH" } else { "" };
@@ -262,7 +262,7 @@ async fn bootstrap_steps(
             &[&spec.migrate_role, &spec.app_role],
         )
         .await
-        .map_err(|e| step_error("check memberships", &e))?
+        .map_err(|e| step_error("check memberships", e))?
         .is_some();
     if member {
         tx.run("revoke membership", &format!("REVOKE {migrate} FROM {app}"))
@@ -276,7 +276,7 @@ async fn bootstrap_steps(
             &[&spec.schema],
         )
         .await
-        .map_err(|e| step_error("look up schema", &e))?
+        .map_err(|e| step_error("look up schema", e))?
         .map(|row| row.get(0));
     match owner {
         None => {
@@ -301,7 +301,7 @@ async fn bootstrap_steps(
         .client
         .query_one("SELECT current_database()::text", &[])
         .await
-        .map_err(|e| step_error("current database", &e))?
+        .map_err(|e| step_error("current database", e))?
         .get(0);
     let database = quote_ident(&database);
     let ms = |d: Duration| d.as_millis();
@@ -387,16 +387,17 @@ impl Tx<'_> {
         self.client
             .batch_execute(sql)
             .await
-            .map_err(|e| step_error(step, &e))
+            .map_err(|e| step_error(step, e))
     }
 }
 
-fn step_error(step: &str, err: &tokio_postgres::Error) -> Error {
-    let (message, sqlstate) = crate::error::pg_message(err);
+fn step_error(step: &str, err: tokio_postgres::Error) -> Error {
+    let (message, sqlstate) = crate::error::pg_message(&err);
     Error::Bootstrap {
         step: step.to_owned(),
         message,
         sqlstate,
+        source: Box::new(err),
     }
 }
 
@@ -519,6 +520,7 @@ mod tests {
             step: "alter role".to_owned(),
             message: message.to_owned(),
             sqlstate: Some(code.to_owned()),
+            source: message.into(),
         };
         assert!(is_role_collision(&bootstrap(
             "XX000",

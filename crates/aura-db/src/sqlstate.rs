@@ -36,6 +36,26 @@ pub(crate) fn of_message(message: &str) -> Option<&'static str> {
         .map(|(_, _, code)| *code)
 }
 
+/// Messages (lc_messages `C`/English) of the FATAL errors a backend sends when it ends the
+/// session mid-statement: `pg_terminate_backend` and shutdown (57P01), a crashed sibling
+/// (57P02), the session timeouts (57P05, 25P03). diesel-async reports these as
+/// `DatabaseErrorKind::Unknown` without their SQLSTATE, so the message is all there is.
+const SESSION_ENDED_PREFIXES: &[&str] = &["terminating connection", "the database system is"];
+
+/// True when a message without SQLSTATE says the server ended the session.
+pub(crate) fn session_ended(message: &str) -> bool {
+    SESSION_ENDED_PREFIXES
+        .iter()
+        .any(|prefix| message.starts_with(prefix))
+}
+
+/// Class 08 (connection exception) and the class 57 codes of a session the server ends or
+/// refuses: 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now, 57P05 idle
+/// session timeout.
+pub(crate) fn session_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "57P05")
+}
+
 /// The SQLSTATE behind the kinds diesel-async maps; `None` for `Unknown` and the rest.
 pub(crate) fn of_kind(kind: &DatabaseErrorKind) -> Option<&'static str> {
     Some(match kind {
@@ -79,5 +99,16 @@ mod tests {
         }
         assert_eq!(of_message("relation \"t\" is not a table"), None);
         assert_eq!(of_message("something else entirely"), None);
+    }
+
+    #[test]
+    fn session_sqlstates() {
+        assert!(session_sqlstate("08006"));
+        assert!(session_sqlstate("57P01"));
+        assert!(
+            !session_sqlstate("57014"),
+            "a cancelled statement keeps its session"
+        );
+        assert!(!session_sqlstate("23505"));
     }
 }

@@ -1,5 +1,6 @@
 //! The one place database errors become [`StoreError`]s.
 //!
+//! - A closed pool ([`aura_db::Error::PoolClosed`]) -> [`StoreError::Closed`].
 //! - Pool and connection failures -> [`StoreError::Unavailable`]. Two exceptions stay
 //!   [`StoreError::Database`], not retryable: a rejected login (retrying will not fix the
 //!   credentials) and a failed `COMMIT` (when the connection dropped during it, the outcome
@@ -55,6 +56,7 @@ const CONSTRAINTS: &[(&str, Meaning)] = &[
 pub(crate) fn classify(err: DbError, subject: &Subject) -> StoreError {
     match &err {
         DbError::PoolExhausted { .. } | DbError::Connect { .. } => StoreError::Unavailable(err),
+        DbError::PoolClosed { .. } => StoreError::Closed,
         DbError::Query {
             sqlstate,
             constraint,
@@ -156,6 +158,7 @@ mod tests {
             message: message.to_owned(),
             constraint: constraint.map(str::to_owned),
             connection_lost: false,
+            source: message.into(),
         }
     }
 
@@ -245,6 +248,7 @@ mod tests {
             message: "connection closed".to_owned(),
             constraint: None,
             connection_lost: true,
+            source: "connection closed".into(),
         };
         let err = StoreError::from(lost);
         assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");

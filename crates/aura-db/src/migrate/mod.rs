@@ -19,7 +19,6 @@
 //! Runs on any tokio runtime, current-thread included: the harness runs on a
 //! `spawn_blocking` thread, never `block_in_place`.
 
-mod error;
 mod layout;
 mod lock;
 mod options;
@@ -33,7 +32,6 @@ mod tracking;
 
 use secrecy::SecretString;
 
-pub use error::{MigrateError, MigrationFailure, SqlError};
 pub use lock::MIGRATION_LOCK_KEY;
 pub use options::MigrateOptions;
 pub use reset::{ResetGuards, ResetReport, reset, reset_with};
@@ -42,14 +40,21 @@ pub use set::{Migration, Migrations};
 pub use status::{MigrationRow, MigrationState, status, status_with};
 pub use tracking::{CHECKSUM_TABLE, DIESEL_TABLE};
 
+use crate::error::Error;
+#[cfg(doc)]
+use crate::error::MigrateError;
+/// The migration errors live in `crate::error` (which imports nothing from here).
+use crate::error::migrate as error;
 use run::Direction;
 use session::Session;
 
 /// Applies the pending embedded migrations (the workspace's `migrations/`) with the default
 /// [`MigrateOptions`]; returns how many were newly applied (0 when up to date).
 ///
-/// An empty URL is [`MigrateError::EmptyUrl`].
-pub async fn migrate(migrate_url: &SecretString) -> Result<usize, MigrateError> {
+/// An empty URL is [`MigrateError::EmptyUrl`]; a session that cannot connect is the
+/// connect failure itself ([`Error::Connect`], [`Error::Auth`], [`Error::Tls`],
+/// [`Error::Config`]); a migration's own failure is [`Error::Migrate`].
+pub async fn migrate(migrate_url: &SecretString) -> Result<usize, Error> {
     migrate_with(
         migrate_url,
         Migrations::embedded(),
@@ -73,7 +78,7 @@ pub async fn migrate_with(
     set: &Migrations,
     opts: &MigrateOptions,
     mut on_applied: impl FnMut(&Applied),
-) -> Result<Vec<Applied>, MigrateError> {
+) -> Result<Vec<Applied>, Error> {
     let mut session = Session::open(migrate_url, opts).await?;
     lock::with_lock(&mut session, opts, async |s| {
         let rows = tracking::read(s).await?.unwrap_or_default();
@@ -90,4 +95,5 @@ pub async fn migrate_with(
         Ok(done)
     })
     .await
+    .map_err(Error::from)
 }
