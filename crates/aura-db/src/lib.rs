@@ -5,6 +5,7 @@ mod connect;
 mod dsn;
 mod error;
 mod ident;
+mod lc_messages;
 mod migrate;
 mod ping;
 mod pool;

@@ -37,6 +37,7 @@ use tokio::time::Instant;
 use crate::config::{Config, PoolSettings};
 use crate::connect::ConnectSpec;
 use crate::error::{Error, fmt_duration};
+use crate::lc_messages::LcMessagesCheck;
 
 /// A pool of connections as the app role. Cheap to clone; clones share the pool.
 #[derive(Clone)]
@@ -49,6 +50,7 @@ struct Inner {
     gate: Arc<Semaphore>,
     closing: Arc<Closing>,
     connect_errors: watch::Sender<Option<Arc<Error>>>,
+    lc_messages: Arc<LcMessagesCheck>,
     settings: PoolSettings,
     target: String,
 }
@@ -123,6 +125,7 @@ pub async fn open_with(dsn: &crate::Dsn, settings: &PoolSettings) -> Result<Pool
     let target = spec.target().to_owned();
     let (connect_errors, _) = watch::channel(None);
     let closing = Arc::new(Closing::default());
+    let lc_messages = Arc::new(LcMessagesCheck::default());
     let builder = bb8::Pool::builder()
         .max_size(settings.max_conns)
         .min_idle(Some(settings.min_conns).filter(|n| *n > 0))
@@ -140,6 +143,7 @@ pub async fn open_with(dsn: &crate::Dsn, settings: &PoolSettings) -> Result<Pool
     let manager = Manager {
         spec,
         closing: closing.clone(),
+        lc_messages: lc_messages.clone(),
     };
     let bb8 = if settings.min_conns > 0 {
         builder.build(manager).await?
@@ -153,6 +157,7 @@ pub async fn open_with(dsn: &crate::Dsn, settings: &PoolSettings) -> Result<Pool
             gate: Arc::new(Semaphore::new(settings.max_conns as usize)),
             closing,
             connect_errors,
+            lc_messages,
             settings: settings.clone(),
             target,
         }),
@@ -324,6 +329,13 @@ impl Pool {
         self.inner.closing.is_closed()
     }
 
+    /// The server's `lc_messages` as the pool's first connection read it (`None` before
+    /// one was made). Not English (`C`, `POSIX`, `en_*`) means the SQLSTATEs recognised by
+    /// their message are missing (see [`Error::sqlstate`]); the pool warns once.
+    pub fn server_lc_messages(&self) -> Option<&str> {
+        self.inner.lc_messages.value()
+    }
+
     /// The settings the pool was opened with.
     pub fn settings(&self) -> &PoolSettings {
         &self.inner.settings
@@ -408,6 +420,8 @@ impl DerefMut for PooledConn {
 struct Manager {
     spec: ConnectSpec,
     closing: Arc<Closing>,
+    /// Warns once when the server's messages are not English (see `crate::lc_messages`).
+    lc_messages: Arc<LcMessagesCheck>,
 }
 
 impl ManageConnection for Manager {
@@ -421,7 +435,9 @@ impl ManageConnection for Manager {
                 target: self.spec.target().to_owned(),
             });
         }
-        self.spec.connect().await
+        let mut conn = self.spec.connect().await?;
+        self.lc_messages.once(&mut conn, self.spec.target()).await;
+        Ok(conn)
     }
 
     async fn is_valid(&self, conn: &mut AsyncPgConnection) -> Result<(), Error> {

@@ -286,3 +286,29 @@ async fn waiters_are_served_in_arrival_order() {
         "worst wait {worst:?} vs median {median_wait:?}"
     );
 }
+
+/// SQLSTATEs diesel-async drops are recognised by their English message: a pool reads the
+/// server's `lc_messages` once, on its first connection (and warns when it is not English).
+/// A server accepts only the locales its machine has (here only C, POSIX, C.UTF-8), so the
+/// warning itself is tested on the decision, in `lc_messages.rs`, and the classifier on
+/// the server's own translations, in `sqlstate.rs`.
+#[tokio::test]
+async fn a_pool_reads_the_servers_lc_messages_on_its_first_connection() {
+    let db = TestDb::new().await;
+    let admin = db.superuser_client().await;
+    let app = db.config().app_role().to_owned();
+    let pin = |value: &str| {
+        format!(
+            "ALTER ROLE \"{app}\" IN DATABASE \"{}\" SET lc_messages = '{value}'",
+            db.name()
+        )
+    };
+    let config = db.config_builder().min_conns(0).build().unwrap();
+    for value in ["POSIX", "C"] {
+        admin.batch_execute(&pin(value)).await.expect("pin");
+        let pool = aura_db::open(&config).await.unwrap();
+        assert_eq!(pool.server_lc_messages(), None, "no connection yet");
+        drop(pool.get().await.unwrap());
+        assert_eq!(pool.server_lc_messages(), Some(value));
+    }
+}
