@@ -108,7 +108,23 @@ async fn wrong_password_fails_fast_as_an_auth_error() {
         let text = format!("{err} {err:?}");
         assert!(text.contains("password authentication failed"), "{text}");
         assert!(!text.contains(planted), "{text}");
+        // The driver's error is in the chain, also when the pool shared one failure among
+        // its waiters (min_conns 0: the connect ran in bb8's task).
+        let driver = driver_error(&err).expect("the driver's error in the chain");
+        assert_eq!(driver.code().map(|c| c.code()), Some("28P01"));
     }
+}
+
+/// The `tokio_postgres::Error` in `err`'s source chain.
+fn driver_error(err: &Error) -> Option<&tokio_postgres::Error> {
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        if let Some(pg) = e.downcast_ref::<tokio_postgres::Error>() {
+            return Some(pg);
+        }
+        source = e.source();
+    }
+    None
 }
 
 #[tokio::test]
@@ -135,6 +151,7 @@ async fn refused_port_fails_fast_with_its_cause() {
         assert_fast(started);
         assert!(matches!(err, Error::Connect { .. }), "{err:?}");
         assert!(err.to_string().to_lowercase().contains("refused"), "{err}");
+        assert!(driver_error(&err).is_some(), "{err:?}");
     }
 }
 

@@ -242,6 +242,29 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_pool_is_closed_and_the_chain_reaches_the_drivers_error() {
+        let closed = StoreError::from(DbError::PoolClosed {
+            target: "postgres://aura_app:***@h/aura".to_owned(),
+        });
+        assert!(matches!(closed, StoreError::Closed), "{closed:?}");
+        assert!(!closed.is_retryable());
+
+        let err = StoreError::from(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::CheckViolation,
+            Box::new("new row violates check constraint".to_owned()),
+        ));
+        let db = std::error::Error::source(&err).expect("the aura-db error");
+        assert!(db.is::<DbError>(), "{db:?}");
+        let driver = db.source().expect("the driver's error");
+        assert!(driver.is::<diesel::result::Error>(), "{driver:?}");
+        assert_eq!(
+            aura_db::error_chain(&err),
+            "aura-store: database error: aura-db: query failed: new row violates check \
+             constraint (SQLSTATE 23514)"
+        );
+    }
+
+    #[test]
     fn lost_connections_are_unavailable() {
         let lost = DbError::Query {
             sqlstate: None,
