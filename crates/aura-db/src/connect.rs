@@ -3,7 +3,10 @@
 //! refused port, an unknown host and a rejected password each keep their real cause.
 //!
 //! Every connection goes through TLS as its DSN's `sslmode` says (see [`crate::tls`]): the
-//! pool, migrations, bootstrap, cancellation and [`connect_raw`] alike.
+//! pool, migrations, bootstrap, cancellation and [`connect_raw`] alike. Every TCP connection
+//! gets the DSN's keepalives and user timeout (see [`crate::TcpSettings`]). When the DSN has
+//! a credential source, it is asked for the password of each connection, within the
+//! connect timeout (see [`crate::CredentialSource`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +17,7 @@ use tokio_postgres::{CancelToken, Client, Connection, Socket};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::config::PoolSettings;
+use crate::credentials::{Credentials, SourceTimedOut};
 use crate::dsn::{Dsn, redact};
 use crate::error::{Error, error_chain, fmt_duration};
 use crate::tls::{self, SslMode, TlsConnector};
@@ -64,6 +68,8 @@ pub(crate) struct ConnectSpec {
     /// The TLS connector, or why the DSN's TLS settings cannot be used (returned by every
     /// connect, each a copy sharing the original: the constructors stay infallible).
     tls: Result<TlsConnector, Arc<Error>>,
+    /// Asked for the password of every connection, when set.
+    credentials: Option<Credentials>,
 }
 
 impl ConnectSpec {
@@ -114,6 +120,7 @@ impl ConnectSpec {
             target,
             timeout,
             tls,
+            credentials: dsn.credentials().cloned(),
         }
     }
 
@@ -137,6 +144,12 @@ impl ConnectSpec {
             .cancel_query(connector.make())
             .await
             .map_err(|e| self.classify(e, connector))
+    }
+
+    /// The driver configuration every connection of this spec starts from.
+    #[cfg(test)]
+    pub(crate) fn pg(&self) -> &tokio_postgres::Config {
+        &self.pg
     }
 
     /// The redacted DSN, for errors and logs.
@@ -163,30 +176,60 @@ impl ConnectSpec {
 
     /// Connects through TLS as the mode says. With `prefer`, a failed TLS handshake (a
     /// root certificate was given and the chain did not verify) is retried in plaintext,
-    /// as libpq does.
+    /// as libpq does (with the same password).
     async fn open(&self) -> Result<(Client, Connection<Socket, TlsStream>), Error> {
         let connector = self.connector()?;
+        // tokio-postgres' connect_timeout covers each socket connect, not name resolution
+        // nor authentication; the outer limit covers the whole handshake, and the
+        // credential source's time counts against it.
+        let deadline = tokio::time::Instant::now() + self.timeout + Duration::from_millis(100);
+        let pg = self.login(deadline).await?;
         match self
-            .timed(self.pg.connect(connector.make()), connector)
+            .timed(pg.connect(connector.make()), connector, deadline)
             .await
         {
             Err(Error::Tls { .. }) if connector.mode == SslMode::Prefer => {
-                let mut plain = self.pg.clone();
+                let mut plain = pg.into_owned();
                 plain.ssl_mode(tokio_postgres::config::SslMode::Disable);
-                self.timed(plain.connect(connector.make()), connector).await
+                let deadline =
+                    tokio::time::Instant::now() + self.timeout + Duration::from_millis(100);
+                self.timed(plain.connect(connector.make()), connector, deadline)
+                    .await
             }
             other => other,
         }
+    }
+
+    /// The driver configuration with the credential source's password (when there is a
+    /// source), asked for by `deadline`.
+    async fn login(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<std::borrow::Cow<'_, tokio_postgres::Config>, Error> {
+        let Some(source) = &self.credentials else {
+            return Ok(std::borrow::Cow::Borrowed(&self.pg));
+        };
+        let fail = |source: Arc<dyn std::error::Error + Send + Sync>| Error::Credentials {
+            target: self.target.clone(),
+            source,
+        };
+        let password = match tokio::time::timeout_at(deadline, source.password()).await {
+            Ok(Ok(password)) => password,
+            Ok(Err(e)) => return Err(fail(Arc::from(e))),
+            Err(_) => return Err(fail(Arc::new(SourceTimedOut(self.timeout)))),
+        };
+        let mut pg = self.pg.clone();
+        pg.password(secrecy::ExposeSecret::expose_secret(&password).as_bytes());
+        Ok(std::borrow::Cow::Owned(pg))
     }
 
     async fn timed<T>(
         &self,
         fut: impl Future<Output = Result<T, tokio_postgres::Error>>,
         connector: &TlsConnector,
+        deadline: tokio::time::Instant,
     ) -> Result<T, Error> {
-        // tokio-postgres' connect_timeout covers each socket connect, not name resolution
-        // nor authentication; the outer limit covers the whole handshake.
-        match tokio::time::timeout(self.timeout + Duration::from_millis(100), fut).await {
+        match tokio::time::timeout_at(deadline, fut).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(self.classify(e, connector)),
             Err(_) => Err(Error::Connect {

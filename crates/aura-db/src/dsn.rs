@@ -6,7 +6,9 @@ use std::str::FromStr;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::credentials::Credentials;
 use crate::error::Error;
+use crate::tcp::TcpSettings;
 use crate::tls::TlsSettings;
 use crate::tls::params::{self, TlsParams};
 
@@ -45,6 +47,11 @@ const COMPONENT: &AsciiSet = &CONTROLS
 ///
 /// The text is a [`SecretString`] from the moment it is read. `Debug` and `Display` show
 /// only the redacted form `postgres://user:***@host:port/db`.
+///
+/// Besides the text, a DSN carries what every connection made from it gets: the TCP
+/// keepalive settings ([`Dsn::with_tcp`]) and, optionally, a credential source asked for the
+/// password of each new connection ([`Dsn::with_credentials`]), which wins over a password
+/// in the text.
 #[derive(Clone)]
 pub struct Dsn {
     secret: SecretString,
@@ -53,6 +60,10 @@ pub struct Dsn {
     tls: TlsParams,
     /// Where the text came from, to name in TLS setting errors.
     source: String,
+    /// Keepalives and TCP user timeout, where the text sets none.
+    tcp: TcpSettings,
+    /// Asked for the password of every new connection, when set.
+    credentials: Option<Credentials>,
 }
 
 impl Dsn {
@@ -82,6 +93,8 @@ impl Dsn {
             redacted,
             tls,
             source: source.to_owned(),
+            tcp: TcpSettings::default(),
+            credentials: None,
         })
     }
 
@@ -118,6 +131,8 @@ impl Dsn {
             redacted,
             tls: TlsParams::default(),
             source: "the composed URL".to_owned(),
+            tcp: TcpSettings::default(),
+            credentials: None,
         }
     }
 
@@ -144,8 +159,10 @@ impl Dsn {
     }
 
     /// The parsed driver configuration, without the TLS keys tokio-postgres cannot read;
-    /// its `ssl_mode` is the one [`Dsn::tls`] resolves (prefer when that fails). Connect
-    /// through [`crate::connect_raw`] to get the certificate checks as well.
+    /// its `ssl_mode` is the one [`Dsn::tls`] resolves (prefer when that fails), its
+    /// keepalives and TCP user timeout those of [`Dsn::tcp`] where the text sets none.
+    /// Connect through [`crate::connect_raw`] to get the certificate checks and the
+    /// credential source as well.
     pub fn pg_config(&self) -> tokio_postgres::Config {
         // `parse`/`compose` guarantee the text parses.
         let (driver_text, _) = params::split(self.expose());
@@ -153,7 +170,39 @@ impl Dsn {
         if let Ok(tls) = self.tls() {
             cfg.ssl_mode(tls.mode.driver());
         }
+        self.tcp.apply(&mut cfg);
         cfg
+    }
+
+    /// This DSN with other keepalive / TCP user timeout settings (the text's own keys
+    /// still win).
+    pub fn with_tcp(mut self, tcp: TcpSettings) -> Dsn {
+        self.tcp = tcp;
+        self
+    }
+
+    /// The keepalive / TCP user timeout settings of connections made from this DSN.
+    pub fn tcp(&self) -> &TcpSettings {
+        &self.tcp
+    }
+
+    /// This DSN with a credential source: asked for the password of every new connection,
+    /// instead of any password in the text.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Dsn {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// The credential source of this DSN, if one was set.
+    pub fn credentials(&self) -> Option<&Credentials> {
+        self.credentials.as_ref()
+    }
+
+    /// True when the text itself holds a (non-empty) password.
+    pub fn has_password(&self) -> bool {
+        self.pg_config()
+            .get_password()
+            .is_some_and(|p| !p.is_empty())
     }
 
     /// The user name in the DSN, if any.
@@ -166,8 +215,8 @@ impl Dsn {
         self.pg_config().get_dbname().map(str::to_owned)
     }
 
-    /// A copy of this DSN logging in as `user` with `password` (same host, database and
-    /// TLS keys), as a URL.
+    /// A copy of this DSN logging in as `user` with `password` (same host, database, TLS
+    /// keys and TCP settings; no credential source: another login), as a URL.
     pub fn with_login(&self, user: &str, password: &SecretString) -> Dsn {
         let cfg = self.pg_config();
         let (host, port) = first_host_port(&cfg);
@@ -183,10 +232,12 @@ impl Dsn {
         }
         dsn.tls = self.tls.clone();
         dsn.source.clone_from(&self.source);
+        dsn.tcp = self.tcp;
         dsn
     }
 
-    /// A copy of this DSN pointing at another database, as a URL.
+    /// A copy of this DSN pointing at another database (same login, credential source
+    /// included), as a URL.
     pub fn with_dbname(&self, dbname: &str) -> Dsn {
         let cfg = self.pg_config();
         let (host, port) = first_host_port(&cfg);
@@ -201,7 +252,9 @@ impl Dsn {
             port,
             dbname,
         );
-        self.carry_tls(dsn)
+        let mut dsn = self.carry_tls(dsn);
+        dsn.credentials.clone_from(&self.credentials);
+        dsn
     }
 
     /// True when the connection string itself sets a TLS key (`sslmode`, `sslrootcert`,
@@ -213,7 +266,12 @@ impl Dsn {
 
 impl fmt::Debug for Dsn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Dsn").field(&self.redacted).finish()
+        let mut t = f.debug_tuple("Dsn");
+        t.field(&self.redacted);
+        if let Some(credentials) = &self.credentials {
+            t.field(credentials);
+        }
+        t.finish()
     }
 }
 

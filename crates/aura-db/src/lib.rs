@@ -2,6 +2,7 @@
 
 mod config;
 mod connect;
+mod credentials;
 mod dsn;
 mod error;
 mod ident;
@@ -11,11 +12,15 @@ mod ping;
 mod pool;
 mod roles;
 mod sqlstate;
+mod tcp;
 mod tls;
 mod tx;
 
 pub use config::{Config, ConfigBuilder, PoolSettings, vars};
 pub use connect::{cancel_query, connect_raw};
+pub use credentials::{
+    CredentialError, CredentialSource, Credentials, PasswordFile, PasswordFileError,
+};
 pub use dsn::Dsn;
 pub use error::{Error, MigrateError, MigrationFailure, Source, SqlError, error_chain};
 pub use ident::validate_ident;
@@ -29,8 +34,12 @@ pub use pool::{Pool, PoolState, PooledConn, mark_broken, open, open_with};
 pub use roles::{
     MAX_PASSWORD_BYTES, RolesReport, RolesSpec, ensure_roles, ensure_roles_with, validate_password,
 };
+pub use tcp::TcpSettings;
 pub use tls::{RootCert, SslMode, TlsFailure, TlsSettings};
 pub use tx::{Isolation, TxBody, TxOptions, with_tx, with_tx_opts};
+
+/// Re-exported so a [`CredentialSource`] can be implemented without a dependency of one's own.
+pub use async_trait::async_trait;
 
 /// Re-exported so callers name the same connection type as the pool.
 pub use diesel_async::AsyncPgConnection;

@@ -151,8 +151,20 @@ fn ports_5432_and_ephemeral_are_refused() {
 
 #[test]
 fn busy_port_is_reported_not_hidden() {
-    let cluster = TestCluster::new("busy");
-    let _squatter = std::net::TcpListener::bind(("127.0.0.1", cluster.port())).expect("bind");
+    // The squatter binds first, then the cluster is given its port: a port found free may be
+    // taken by another process (another test run on the machine) before we bind it.
+    let (_squatter, port) = loop {
+        let port = common::test_port();
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            break (listener, port);
+        }
+    };
+    let cluster = TestCluster::adopt(
+        LocalCluster::builder(fresh_root("busy"))
+            .port(port)
+            .build()
+            .expect("build cluster"),
+    );
     let err = cluster.ensure_running().expect_err("port is taken");
     assert!(
         matches!(err, Error::PortInUse { port } if port == cluster.port()),

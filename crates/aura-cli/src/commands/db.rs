@@ -60,7 +60,7 @@ async fn migrate(config: &Config, local: bool) -> Result<ExitCode, Error> {
     }
     let url = migrate_url(config)?;
     let set = Migrations::embedded();
-    let applied = aura_db::migrate_with(&url, set, &MigrateOptions::default(), |a| {
+    let applied = aura_db::migrate_with(&url, set, &MigrateOptions::for_config(config), |a| {
         println!("applied {}_{} ({})", a.version, a.name, ms(a.duration));
     })
     .await?;
@@ -98,7 +98,7 @@ fn print_roles(config: &Config, report: &aura_db::RolesReport) {
 async fn status(config: &Config, json: bool) -> Result<ExitCode, Error> {
     let url = migrate_url(config)?;
     let set = Migrations::embedded();
-    let mut rows = aura_db::status(&url, set).await?;
+    let mut rows = aura_db::status_with(&url, set, &MigrateOptions::for_config(config)).await?;
     if rows.is_empty() {
         // Never migrated: everything this binary carries is pending.
         rows = set
@@ -172,7 +172,13 @@ async fn status(config: &Config, json: bool) -> Result<ExitCode, Error> {
 async fn reset(config: &Config, yes: bool) -> Result<ExitCode, Error> {
     let guards = ResetGuards::from_env(yes);
     let url = migrate_url(config)?;
-    let report = aura_db::reset(&url, Migrations::embedded(), guards).await?;
+    let report = aura_db::reset_with(
+        &url,
+        Migrations::embedded(),
+        guards,
+        &MigrateOptions::for_config(config),
+    )
+    .await?;
     for r in &report.reverted {
         println!("reverted {}_{} ({})", r.version, r.name, ms(r.duration));
     }

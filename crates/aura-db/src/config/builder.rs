@@ -1,15 +1,18 @@
 //! [`ConfigBuilder`]: a [`Config`] assembled in code, with the same defaults and checks as
 //! the environment.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
 use super::vars::Names;
 use super::{Config, PoolSettings};
+use crate::credentials::{Credentials, PasswordFile};
 use crate::dsn::Dsn;
 use crate::error::Error;
 use crate::ident::validate_ident;
+use crate::tcp::TcpSettings;
 
 /// Builds a [`Config`] without reading the environment. Unset fields take the defaults of
 /// the configuration table; [`ConfigBuilder::build`] validates everything at once.
@@ -29,6 +32,12 @@ pub struct ConfigBuilder {
     pub(super) schema: Option<String>,
     pub(super) pool: PoolSettings,
     pub(super) checkout_timeout_set: bool,
+    pub(super) superuser_password_file: Option<PathBuf>,
+    pub(super) role_password_file: Option<PathBuf>,
+    pub(super) app_credentials: Option<Credentials>,
+    pub(super) migrate_credentials: Option<Credentials>,
+    pub(super) bootstrap_credentials: Option<Credentials>,
+    pub(super) tcp: TcpSettings,
 }
 
 macro_rules! setter {
@@ -66,6 +75,27 @@ impl ConfigBuilder {
         migrate_role: String);
     setter!(/// Schema name (AURA_DB_SCHEMA).
         schema: String);
+    setter!(/// A file holding the superuser's password, re-read for every bootstrap connection
+        /// (POSTGRES_PASSWORD_FILE; exclusive with `superuser_password`).
+        superuser_password_file: PathBuf);
+    setter!(/// A file holding the application roles' password, re-read for every new
+        /// connection (AURA_DB_PASSWORD_FILE; exclusive with `role_password`).
+        role_password_file: PathBuf);
+    setter!(/// Asked for the app role's password on every new pool connection; wins over
+        /// a password in the URL and over the password file.
+        app_credentials: Credentials);
+    setter!(/// Asked for the migrate role's password when a migration session connects
+        /// (through [`crate::MigrateOptions::for_config`]); wins over the URL's password.
+        migrate_credentials: Credentials);
+    setter!(/// Asked for the superuser's password when role bootstrap connects; wins over
+        /// the URL's password.
+        bootstrap_credentials: Credentials);
+
+    /// Keepalives and TCP user timeout of every connection (AURA_DB_TCP_*).
+    pub fn tcp(mut self, tcp: TcpSettings) -> Self {
+        self.tcp = tcp;
+        self
+    }
 
     /// Most connections open at once.
     pub fn max_conns(mut self, n: u32) -> Self {
@@ -177,12 +207,56 @@ impl ConfigBuilder {
         }
         let dbname = self.dbname.unwrap_or_else(|| "aura".to_owned());
         let superuser = self.superuser.unwrap_or_else(|| "postgres".to_owned());
-        let superuser_password = self
-            .superuser_password
-            .unwrap_or_else(|| SecretString::from(String::new()));
-        let role_password = self
-            .role_password
-            .unwrap_or_else(|| superuser_password.clone());
+        validate_tcp(names, &self.tcp)?;
+        let tcp = self.tcp;
+
+        // A *_FILE is the password read from a file, re-read per connection: it goes where
+        // its variable goes, and the two together are ambiguous.
+        let superuser_file = password_file(
+            names.superuser_password_file,
+            self.superuser_password_file,
+            names.superuser_password,
+            self.superuser_password.is_some(),
+        )?;
+        let role_file = password_file(
+            names.role_password_file,
+            self.role_password_file,
+            names.role_password,
+            self.role_password.is_some(),
+        )?;
+        // Read now too: a bad file fails at start-up, and the bootstrap and composed URLs
+        // get its current content.
+        let read =
+            |file: &Option<PasswordFile>| file.as_ref().map(PasswordFile::read_now).transpose();
+        let superuser_password = match self.superuser_password {
+            Some(p) => p,
+            None => read(&superuser_file)?.unwrap_or_else(|| SecretString::from(String::new())),
+        };
+        // The roles' password defaults to the superuser's, its file included.
+        let role_file = match (role_file, self.role_password.is_some()) {
+            (Some(file), _) => Some(file),
+            (None, false) => superuser_file.clone(),
+            (None, true) => None,
+        };
+        let role_password = match self.role_password {
+            Some(p) => p,
+            None => read(&role_file)?.unwrap_or_else(|| superuser_password.clone()),
+        };
+        // Per connection: a source set in code wins; then a password written in a verbatim
+        // URL (as libpq prefers the connection string's over PGPASSWORD); then the file.
+        let login = |dsn: Dsn,
+                     explicit: Option<Credentials>,
+                     file: &Option<PasswordFile>,
+                     verbatim: bool| {
+            let dsn = dsn.with_tcp(tcp);
+            match (explicit, file) {
+                (Some(source), _) => dsn.with_credentials(source),
+                (None, Some(file)) if !(verbatim && dsn.has_password()) => {
+                    dsn.with_credentials(Credentials::file(file.clone()))
+                }
+                _ => dsn,
+            }
+        };
 
         // The host is checked only where it is used: verbatim URLs do not need it.
         let compose = |user: &str, password: &SecretString| {
@@ -191,17 +265,47 @@ impl ConfigBuilder {
         };
         let bootstrap_skipped = self.app_url.is_some() && self.migrate_url.is_some();
         let app_url = match self.app_url {
-            Some(url) => Dsn::parse(names.app_url, url)?,
-            None => compose(&app_role, &role_password)?,
+            Some(url) => login(
+                Dsn::parse(names.app_url, url)?,
+                self.app_credentials,
+                &role_file,
+                true,
+            ),
+            None => login(
+                compose(&app_role, &role_password)?,
+                self.app_credentials,
+                &role_file,
+                false,
+            ),
         };
         let migrate_url = match self.migrate_url {
             Some(url) if url.expose_secret().trim().is_empty() => None,
-            Some(url) => Some(Dsn::parse(names.migrate_url, url)?),
-            None => Some(compose(&migrate_role, &role_password)?),
+            Some(url) => Some(login(
+                Dsn::parse(names.migrate_url, url)?,
+                self.migrate_credentials,
+                &role_file,
+                true,
+            )),
+            None => Some(login(
+                compose(&migrate_role, &role_password)?,
+                self.migrate_credentials,
+                &role_file,
+                false,
+            )),
         };
         let bootstrap_url = match self.bootstrap_url {
-            Some(url) => Dsn::parse(names.bootstrap_url, url)?,
-            None => compose(&superuser, &superuser_password)?,
+            Some(url) => login(
+                Dsn::parse(names.bootstrap_url, url)?,
+                self.bootstrap_credentials,
+                &superuser_file,
+                true,
+            ),
+            None => login(
+                compose(&superuser, &superuser_password)?,
+                self.bootstrap_credentials,
+                &superuser_file,
+                false,
+            ),
         };
         // PGSSL* apply to composed URLs too: a bad value fails here, naming the variable.
         app_url.tls()?;
@@ -216,8 +320,52 @@ impl ConfigBuilder {
             migrate_role,
             schema,
             pool,
+            tcp,
         })
     }
+}
+
+/// The password file of one login, refused when its plain variable is set too.
+fn password_file(
+    name: &str,
+    path: Option<PathBuf>,
+    plain_name: &str,
+    plain_set: bool,
+) -> Result<Option<PasswordFile>, Error> {
+    match path {
+        Some(_) if plain_set => Err(Error::config(
+            name,
+            format!("and {plain_name} are both set: give the password one way only"),
+        )),
+        Some(path) if path.as_os_str().is_empty() => Err(Error::config(name, "is empty")),
+        Some(path) => Ok(Some(PasswordFile::new(name, path))),
+        None => Ok(None),
+    }
+}
+
+/// Keepalive probes need an interval and at least one probe (when keepalives are on).
+fn validate_tcp(names: &Names, tcp: &TcpSettings) -> Result<(), Error> {
+    if tcp.keepalive_idle.is_zero() {
+        return Ok(());
+    }
+    for (name, d) in [
+        (names.tcp_keepalive_idle, tcp.keepalive_idle),
+        (names.tcp_keepalive_interval, tcp.keepalive_interval),
+    ] {
+        if d < Duration::from_secs(1) {
+            return Err(Error::config(
+                name,
+                "must be at least 1s (the kernel counts keepalive time in whole seconds)",
+            ));
+        }
+    }
+    if tcp.keepalive_retries == 0 {
+        return Err(Error::config(
+            names.tcp_keepalive_retries,
+            "must be at least 1",
+        ));
+    }
+    Ok(())
 }
 
 /// A host name, an IPv4 address or an IPv6 address (bracketed or not): what a composed URL

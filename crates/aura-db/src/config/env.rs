@@ -31,8 +31,23 @@ pub(super) fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Con
         app_role: get(vars::AURA_DB_APP_ROLE),
         migrate_role: get(vars::AURA_DB_MIGRATE_ROLE),
         schema: get(vars::AURA_DB_SCHEMA),
+        superuser_password_file: get(vars::POSTGRES_PASSWORD_FILE).map(Into::into),
+        role_password_file: get(vars::AURA_DB_PASSWORD_FILE).map(Into::into),
         ..ConfigBuilder::default()
     };
+
+    if let Some(v) = get(vars::AURA_DB_TCP_KEEPALIVE_IDLE) {
+        b.tcp.keepalive_idle = parse_duration(vars::AURA_DB_TCP_KEEPALIVE_IDLE, &v)?;
+    }
+    if let Some(v) = get(vars::AURA_DB_TCP_KEEPALIVE_INTERVAL) {
+        b.tcp.keepalive_interval = parse_duration(vars::AURA_DB_TCP_KEEPALIVE_INTERVAL, &v)?;
+    }
+    if let Some(v) = get(vars::AURA_DB_TCP_KEEPALIVE_RETRIES) {
+        b.tcp.keepalive_retries = parse_count(vars::AURA_DB_TCP_KEEPALIVE_RETRIES, &v)?;
+    }
+    if let Some(v) = get(vars::AURA_DB_TCP_USER_TIMEOUT) {
+        b.tcp.user_timeout = parse_duration(vars::AURA_DB_TCP_USER_TIMEOUT, &v)?;
+    }
 
     if let Some(v) = get(vars::AURA_DB_MAX_CONNS) {
         b.pool.max_conns = parse_count(vars::AURA_DB_MAX_CONNS, &v)?;

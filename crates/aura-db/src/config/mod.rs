@@ -6,6 +6,9 @@ mod builder;
 mod env;
 pub mod vars;
 
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -14,6 +17,7 @@ use secrecy::SecretString;
 pub use builder::ConfigBuilder;
 
 use crate::dsn::Dsn;
+use crate::tcp::TcpSettings;
 
 /// The data layer's configuration. `Debug` shows DSNs redacted and passwords as `***`.
 #[derive(Clone)]
@@ -27,6 +31,7 @@ pub struct Config {
     pub(crate) migrate_role: String,
     pub(crate) schema: String,
     pub(crate) pool: PoolSettings,
+    pub(crate) tcp: TcpSettings,
 }
 
 /// Pool limits and per-connection settings.
@@ -125,6 +130,12 @@ impl Config {
     pub fn pool(&self) -> &PoolSettings {
         &self.pool
     }
+
+    /// Keepalive and TCP user timeout settings of every connection (already carried by
+    /// the three DSNs).
+    pub fn tcp(&self) -> &TcpSettings {
+        &self.tcp
+    }
 }
 
 impl fmt::Debug for Config {
@@ -139,6 +150,7 @@ impl fmt::Debug for Config {
             .field("migrate_role", &self.migrate_role)
             .field("schema", &self.schema)
             .field("pool", &self.pool)
+            .field("tcp", &self.tcp)
             .finish()
     }
 }

@@ -38,6 +38,20 @@ pub const AURA_DB_CHECKOUT_TIMEOUT: &str = "AURA_DB_CHECKOUT_TIMEOUT";
 pub const AURA_DB_STATEMENT_TIMEOUT: &str = "AURA_DB_STATEMENT_TIMEOUT";
 /// `application_name` of connections.
 pub const AURA_DB_APPLICATION_NAME: &str = "AURA_DB_APPLICATION_NAME";
+/// A file holding the password of both application roles, re-read for every new
+/// connection (exclusive with `AURA_DB_PASSWORD`).
+pub const AURA_DB_PASSWORD_FILE: &str = "AURA_DB_PASSWORD_FILE";
+/// A file holding the superuser's password, re-read for every new bootstrap connection
+/// (exclusive with `POSTGRES_PASSWORD`); the official Postgres image's convention.
+pub const POSTGRES_PASSWORD_FILE: &str = "POSTGRES_PASSWORD_FILE";
+/// Idle time before the first TCP keepalive probe (0 turns keepalives off).
+pub const AURA_DB_TCP_KEEPALIVE_IDLE: &str = "AURA_DB_TCP_KEEPALIVE_IDLE";
+/// Time between unanswered TCP keepalive probes.
+pub const AURA_DB_TCP_KEEPALIVE_INTERVAL: &str = "AURA_DB_TCP_KEEPALIVE_INTERVAL";
+/// Unanswered TCP keepalive probes before a connection is dropped.
+pub const AURA_DB_TCP_KEEPALIVE_RETRIES: &str = "AURA_DB_TCP_KEEPALIVE_RETRIES";
+/// Longest time sent data may stay unacknowledged (`TCP_USER_TIMEOUT`; 0: the OS default).
+pub const AURA_DB_TCP_USER_TIMEOUT: &str = "AURA_DB_TCP_USER_TIMEOUT";
 /// Must be `1` for `aura db reset`.
 pub const AURA_RESET_YES: &str = "AURA_RESET_YES";
 
@@ -62,6 +76,12 @@ pub const ALL: &[&str] = &[
     AURA_DB_CHECKOUT_TIMEOUT,
     AURA_DB_STATEMENT_TIMEOUT,
     AURA_DB_APPLICATION_NAME,
+    AURA_DB_PASSWORD_FILE,
+    POSTGRES_PASSWORD_FILE,
+    AURA_DB_TCP_KEEPALIVE_IDLE,
+    AURA_DB_TCP_KEEPALIVE_INTERVAL,
+    AURA_DB_TCP_KEEPALIVE_RETRIES,
+    AURA_DB_TCP_USER_TIMEOUT,
 ];
 
 /// How errors name each field: environment variables, or builder methods.
@@ -80,6 +100,13 @@ pub(crate) struct Names {
     pub connect_timeout: &'static str,
     pub checkout_timeout: &'static str,
     pub application_name: &'static str,
+    pub superuser_password: &'static str,
+    pub superuser_password_file: &'static str,
+    pub role_password: &'static str,
+    pub role_password_file: &'static str,
+    pub tcp_keepalive_idle: &'static str,
+    pub tcp_keepalive_interval: &'static str,
+    pub tcp_keepalive_retries: &'static str,
 }
 
 impl Names {
@@ -98,6 +125,13 @@ impl Names {
         connect_timeout: AURA_DB_CONNECT_TIMEOUT,
         checkout_timeout: AURA_DB_CHECKOUT_TIMEOUT,
         application_name: AURA_DB_APPLICATION_NAME,
+        superuser_password: POSTGRES_PASSWORD,
+        superuser_password_file: POSTGRES_PASSWORD_FILE,
+        role_password: AURA_DB_PASSWORD,
+        role_password_file: AURA_DB_PASSWORD_FILE,
+        tcp_keepalive_idle: AURA_DB_TCP_KEEPALIVE_IDLE,
+        tcp_keepalive_interval: AURA_DB_TCP_KEEPALIVE_INTERVAL,
+        tcp_keepalive_retries: AURA_DB_TCP_KEEPALIVE_RETRIES,
     };
 
     pub const BUILDER: Names = Names {
@@ -115,5 +149,12 @@ impl Names {
         connect_timeout: "connect_timeout",
         checkout_timeout: "checkout_timeout",
         application_name: "application_name",
+        superuser_password: "superuser_password",
+        superuser_password_file: "superuser_password_file",
+        role_password: "role_password",
+        role_password_file: "role_password_file",
+        tcp_keepalive_idle: "tcp.keepalive_idle",
+        tcp_keepalive_interval: "tcp.keepalive_interval",
+        tcp_keepalive_retries: "tcp.keepalive_retries",
     };
 }

@@ -99,6 +99,23 @@ pub enum Error {
         source: Source,
     },
 
+    /// The credential source of the connection (see [`crate::CredentialSource`]; a password
+    /// file of `AURA_DB_PASSWORD_FILE` / `POSTGRES_PASSWORD_FILE`) gave no password: its own
+    /// error, or none within the connect timeout. Nothing was sent to the server.
+    ///
+    /// `Display` ends with the source's message, which is also the `source()` (so a caller
+    /// can downcast it); [`error_chain`] prints it once.
+    /// [`Error::is_retryable`] says no: only the source knows whether its failure passes.
+    #[error("aura-db: no password for {target}: the credential source failed: {source}")]
+    Credentials {
+        /// The redacted DSN a connection was being made to.
+        target: String,
+        /// The source's error, in an `Arc`: a pool hands one failure to every caller
+        /// waiting for a connection, each an `Error::Credentials` sharing this source.
+        #[source]
+        source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+    },
+
     /// Every connection of the pool stayed checked out for the whole checkout timeout.
     #[error("aura-db: pool exhausted: all {max} connections in use, waited {}", fmt_duration(*.waited))]
     PoolExhausted {
@@ -332,6 +349,10 @@ impl Error {
                 constraint: constraint.clone(),
                 connection_lost: *connection_lost,
                 source: source(),
+            },
+            Error::Credentials { target, source } => Error::Credentials {
+                target: target.clone(),
+                source: Arc::clone(source),
             },
             Error::PoolExhausted { max, waited } => Error::PoolExhausted {
                 max: *max,

@@ -2,6 +2,11 @@
 
 use std::time::Duration;
 
+use crate::config::Config;
+use crate::credentials::Credentials;
+use crate::dsn::Dsn;
+use crate::tcp::TcpSettings;
+
 /// How a migration run connects and waits. `Default` gives the values below.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -21,6 +26,11 @@ pub struct MigrateOptions {
     pub ddl_lock_timeout: Option<Duration>,
     /// `application_name` of the session, unless the URL sets one (`aura-migrate`).
     pub application_name: String,
+    /// Asked for the migrate role's password when the session connects, instead of the
+    /// URL's password (`None`: the URL's).
+    pub credentials: Option<Credentials>,
+    /// Keepalives and TCP user timeout of the session (the defaults of [`TcpSettings`]).
+    pub tcp: TcpSettings,
 }
 
 impl Default for MigrateOptions {
@@ -32,6 +42,8 @@ impl Default for MigrateOptions {
             statement_timeout: None,
             ddl_lock_timeout: None,
             application_name: "aura-migrate".to_owned(),
+            credentials: None,
+            tcp: TcpSettings::default(),
         }
     }
 }
@@ -41,6 +53,35 @@ impl MigrateOptions {
     pub fn with_lock_wait(mut self, wait: Duration) -> Self {
         self.lock_wait = wait;
         self
+    }
+
+    /// The defaults with what `config` says about the migrate role's connections: its
+    /// connect timeout, TCP settings and credential source (a source set in code, or the
+    /// password file of `AURA_DB_PASSWORD_FILE` / `POSTGRES_PASSWORD_FILE`).
+    pub fn for_config(config: &Config) -> Self {
+        MigrateOptions {
+            connect_timeout: config.pool().connect_timeout,
+            credentials: config
+                .migrate_url()
+                .and_then(|dsn| dsn.credentials().cloned()),
+            tcp: *config.tcp(),
+            ..MigrateOptions::default()
+        }
+    }
+
+    /// These options with a credential source for the migrate role.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// `dsn` with these options' TCP settings and credential source.
+    pub(crate) fn dsn(&self, dsn: Dsn) -> Dsn {
+        let dsn = dsn.with_tcp(self.tcp);
+        match &self.credentials {
+            Some(source) => dsn.with_credentials(source.clone()),
+            None => dsn,
+        }
     }
 
     /// The defaults with another connect timeout.

@@ -50,7 +50,7 @@ impl Session {
         if url.expose_secret().trim().is_empty() {
             return Err(MigrateError::EmptyUrl.into());
         }
-        let dsn = Dsn::parse("migrate URL", url.clone())?;
+        let dsn = opts.dsn(Dsn::parse("migrate URL", url.clone())?);
         let spec = ConnectSpec::single(&dsn, &opts.application_name, opts.connect_timeout);
         let tls = spec.tls_connector()?;
         let mut conn = spec.connect().await?;

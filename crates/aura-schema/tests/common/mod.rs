@@ -120,15 +120,54 @@ pub fn sqlstate<T: std::fmt::Debug>(result: Result<T, tokio_postgres::Error>) ->
     }
 }
 
-/// pg_dump of the server's own version (`/usr/lib/postgresql/<major>/bin/pg_dump` when it
-/// exists, else the one on PATH).
+/// pg_dump of the server's own major version (an older pg_dump refuses a newer server, a
+/// newer one prints a different dump): on the local cluster, the one beside the server
+/// binaries it runs (`AURA_PG_BIN_DIR`, PATH or `/usr/lib/postgresql/*/bin`, as aura-localpg
+/// finds them); on `AURA_TEST_DATABASE_URL`, `$AURA_PG_BIN_DIR/pg_dump`, else
+/// `/usr/lib/postgresql/<major>/bin/pg_dump`, else the one on PATH. Panics naming both
+/// versions when they differ.
 pub async fn pg_dump_path(client: &tokio_postgres::Client) -> PathBuf {
-    let major: String = client
+    let version_num: String = client
         .query_one("SELECT current_setting('server_version_num')", &[])
         .await
         .expect("server_version_num")
         .get(0);
-    let major = major.get(..major.len().saturating_sub(4)).unwrap_or("15");
+    let major = version_num
+        .get(..version_num.len().saturating_sub(4))
+        .unwrap_or_default()
+        .to_owned();
+    let pg_dump = pg_dump_candidate(&major);
+    let out = std::process::Command::new(&pg_dump)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("run {} --version: {e}", pg_dump.display()));
+    // "pg_dump (PostgreSQL) 18.6" or "pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)".
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let dump_major = text
+        .split_whitespace()
+        .nth(2)
+        .and_then(|v| v.split('.').next())
+        .unwrap_or_default();
+    assert_eq!(
+        dump_major,
+        major,
+        "{} is `{}`, the server is major version {major}: set AURA_PG_BIN_DIR to the \
+         server's bin directory",
+        pg_dump.display(),
+        text.trim()
+    );
+    pg_dump
+}
+
+fn pg_dump_candidate(major: &str) -> PathBuf {
+    let test_url = std::env::var_os(aura_testkit::TEST_DATABASE_URL).filter(|v| !v.is_empty());
+    if test_url.is_none() {
+        let cluster = aura_localpg::LocalCluster::from_env().expect("the local cluster");
+        return cluster.bin_dir().join("pg_dump");
+    }
+    if let Some(dir) = std::env::var_os(aura_localpg::BIN_DIR_ENV).filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir).join("pg_dump");
+    }
     let versioned = PathBuf::from(format!("/usr/lib/postgresql/{major}/bin/pg_dump"));
     if versioned.exists() {
         versioned
