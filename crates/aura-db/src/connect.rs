@@ -66,8 +66,8 @@ pub(crate) struct ConnectSpec {
     target: String,
     timeout: Duration,
     /// The TLS connector, or why the DSN's TLS settings cannot be used (returned by every
-    /// connect: the constructors stay infallible).
-    tls: Result<TlsConnector, Error>,
+    /// connect, each a copy sharing the original: the constructors stay infallible).
+    tls: Result<TlsConnector, Arc<Error>>,
     /// Asked for the password of every connection, when set.
     credentials: Option<Credentials>,
 }
@@ -113,7 +113,8 @@ impl ConnectSpec {
         let target = redact(&pg);
         let tls = dsn
             .tls()
-            .and_then(|settings| TlsConnector::build(&settings));
+            .and_then(|settings| TlsConnector::build(&settings))
+            .map_err(Arc::new);
         if let Ok(connector) = &tls {
             pg.ssl_mode(connector.mode.driver());
         }
@@ -129,17 +130,23 @@ impl ConnectSpec {
     /// The rustls connector of this spec (the same one connections use), for
     /// [`CancelToken::cancel_query`].
     pub(crate) fn tls_connector(&self) -> Result<MakeRustlsConnect, Error> {
-        Ok(self.tls.as_ref().map_err(Clone::clone)?.make())
+        Ok(self.connector()?.make())
+    }
+
+    /// The TLS connector, or this caller's copy of why there is none.
+    fn connector(&self) -> Result<&TlsConnector, Error> {
+        self.tls
+            .as_ref()
+            .map_err(|err| Error::shared(err, &self.target))
     }
 
     /// Sends a cancel request for `token`'s session over this spec's TLS settings.
     pub(crate) async fn cancel(&self, token: &CancelToken) -> Result<(), Error> {
-        let make = self.tls_connector()?;
-        let connector = self.tls.as_ref().map_err(Clone::clone)?;
+        let connector = self.connector()?;
         token
-            .cancel_query(make)
+            .cancel_query(connector.make())
             .await
-            .map_err(|e| self.classify(&e, connector))
+            .map_err(|e| self.classify(e, connector))
     }
 
     /// The driver configuration every connection of this spec starts from.
@@ -174,7 +181,7 @@ impl ConnectSpec {
     /// root certificate was given and the chain did not verify) is retried in plaintext,
     /// as libpq does (with the same password).
     async fn open(&self) -> Result<(Client, Connection<Socket, TlsStream>), Error> {
-        let connector = self.tls.as_ref().map_err(Clone::clone)?;
+        let connector = self.connector()?;
         // tokio-postgres' connect_timeout covers each socket connect, not name resolution
         // nor authentication; the outer limit covers the whole handshake, and the
         // credential source's time counts against it.
@@ -227,19 +234,23 @@ impl ConnectSpec {
     ) -> Result<T, Error> {
         match tokio::time::timeout_at(deadline, fut).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.classify(&e, connector)),
+            Ok(Err(e)) => Err(self.classify(e, connector)),
             Err(_) => Err(Error::Connect {
                 target: self.target.clone(),
                 cause: format!("no answer within {}", fmt_duration(self.timeout)),
+                source: None,
             }),
         }
     }
 
-    fn classify(&self, err: &tokio_postgres::Error, connector: &TlsConnector) -> Error {
-        if let Some(failure) = tls::classify(err, connector.mode, connector.rootcert.as_deref()) {
+    /// The error a failed connect (or cancel request) is: TLS, a rejected login, a server
+    /// error, or the server out of reach; the driver's error is its source.
+    fn classify(&self, err: tokio_postgres::Error, connector: &TlsConnector) -> Error {
+        if let Some(failure) = tls::classify(&err, connector.mode, connector.rootcert.as_deref()) {
             return Error::Tls {
                 target: self.target.clone(),
                 failure,
+                source: Box::new(err),
             };
         }
         match err.as_db_error() {
@@ -248,12 +259,14 @@ impl ConnectSpec {
                     target: self.target.clone(),
                     sqlstate: db.code().code().to_owned(),
                     message: db.message().to_owned(),
+                    source: Box::new(err),
                 }
             }
             Some(_) => Error::from(err),
             None => Error::Connect {
                 target: self.target.clone(),
-                cause: error_chain(err),
+                cause: error_chain(&err),
+                source: Some(Box::new(err)),
             },
         }
     }
@@ -264,6 +277,7 @@ impl ConnectSpec {
             other => Error::Connect {
                 target: self.target.clone(),
                 cause: other.to_string(),
+                source: Some(Box::new(other)),
             },
         }
     }

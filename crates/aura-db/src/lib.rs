@@ -6,6 +6,7 @@ mod credentials;
 mod dsn;
 mod error;
 mod ident;
+mod lc_messages;
 mod migrate;
 mod ping;
 mod pool;
@@ -22,13 +23,12 @@ pub use credentials::{
     CredentialError, CredentialSource, Credentials, PasswordFile, PasswordFileError,
 };
 pub use dsn::Dsn;
-pub use error::{Error, error_chain};
+pub use error::{Error, MigrateError, MigrationFailure, Source, SqlError, error_chain};
 pub use ident::validate_ident;
 pub use migrate::{
-    Applied, CHECKSUM_TABLE, DIESEL_TABLE, MIGRATION_LOCK_KEY, MigrateError, MigrateOptions,
-    Migration, MigrationFailure, MigrationRow, MigrationState, Migrations, ResetGuards,
-    ResetReport, SqlError, TargetSchema, migrate, migrate_with, reset, reset_with, status,
-    status_with,
+    Applied, CHECKSUM_TABLE, DIESEL_TABLE, MIGRATION_LOCK_KEY, MigrateOptions, Migration,
+    MigrationRow, MigrationState, Migrations, ResetGuards, ResetReport, TargetSchema, migrate,
+    migrate_with, reset, reset_with, status, status_with,
 };
 pub use ping::{Encryption, encryption, ping};
 pub use pool::{Pool, PoolState, PooledConn, mark_broken, open, open_with};

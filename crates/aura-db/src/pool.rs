@@ -3,7 +3,8 @@
 //!
 //! - **Real connect errors.** bb8's `get()` only ever reports "timed out"; connect failures
 //!   go to its error sink. Ours forwards them to every waiting caller, so a wrong password
-//!   or a refused port surfaces at once as itself.
+//!   or a refused port surfaces at once as itself (the failure is kept in an `Arc`; each
+//!   caller gets its own [`Error`] of the same variant, whose source is the shared one).
 //! - **Fairness.** bb8 hands an idle connection to whoever asks first, so a task that just
 //!   returned one takes it again and others starve. A FIFO semaphore with one permit per
 //!   connection, taken before `get()`, serves waiters in arrival order.
@@ -14,7 +15,7 @@
 //! Idle connections are reused last-in first-out (bb8's `QueueStrategy::Lifo`).
 //!
 //! [`Pool::close`] shuts the pool down: the semaphore is closed (every waiting and every
-//! later `get()` fails at once), the connections in use are waited for up to a bound, and
+//! later `get()` fails at once with [`Error::PoolClosed`]), the connections in use are waited for up to a bound, and
 //! every connection is closed as it comes back.
 
 use std::fmt;
@@ -36,6 +37,7 @@ use tokio::time::Instant;
 use crate::config::{Config, PoolSettings};
 use crate::connect::ConnectSpec;
 use crate::error::{Error, fmt_duration};
+use crate::lc_messages::LcMessagesCheck;
 
 /// A pool of connections as the app role. Cheap to clone; clones share the pool.
 #[derive(Clone)]
@@ -47,7 +49,8 @@ struct Inner {
     bb8: bb8::Pool<Manager>,
     gate: Arc<Semaphore>,
     closing: Arc<Closing>,
-    connect_errors: watch::Sender<Option<Error>>,
+    connect_errors: watch::Sender<Option<Arc<Error>>>,
+    lc_messages: Arc<LcMessagesCheck>,
     settings: PoolSettings,
     target: String,
 }
@@ -122,6 +125,7 @@ pub async fn open_with(dsn: &crate::Dsn, settings: &PoolSettings) -> Result<Pool
     let target = spec.target().to_owned();
     let (connect_errors, _) = watch::channel(None);
     let closing = Arc::new(Closing::default());
+    let lc_messages = Arc::new(LcMessagesCheck::default());
     let builder = bb8::Pool::builder()
         .max_size(settings.max_conns)
         .min_idle(Some(settings.min_conns).filter(|n| *n > 0))
@@ -139,6 +143,7 @@ pub async fn open_with(dsn: &crate::Dsn, settings: &PoolSettings) -> Result<Pool
     let manager = Manager {
         spec,
         closing: closing.clone(),
+        lc_messages: lc_messages.clone(),
     };
     let bb8 = if settings.min_conns > 0 {
         builder.build(manager).await?
@@ -152,6 +157,7 @@ pub async fn open_with(dsn: &crate::Dsn, settings: &PoolSettings) -> Result<Pool
             gate: Arc::new(Semaphore::new(settings.max_conns as usize)),
             closing,
             connect_errors,
+            lc_messages,
             settings: settings.clone(),
             target,
         }),
@@ -162,10 +168,9 @@ impl Pool {
     /// Checks out a connection, waiting in arrival order when all are in use.
     ///
     /// Errors: [`Error::PoolExhausted`] when every connection stayed in use for the whole
-    /// checkout timeout; [`Error::Connect`] / [`Error::Auth`] when a new connection was
-    /// needed and could not be made; [`Error::Connect`] with the cause `the pool is closed`
-    /// after [`Pool::close`] (see [`Pool::is_closed`]), at once, also for a call that was
-    /// waiting when the pool was closed.
+    /// checkout timeout; [`Error::Connect`] / [`Error::Auth`] / [`Error::Tls`] when a new
+    /// connection was needed and could not be made; [`Error::PoolClosed`] after
+    /// [`Pool::close`], at once, also for a call that was waiting when the pool was closed.
     pub async fn get(&self) -> Result<PooledConn, Error> {
         let inner = &self.inner;
         let start = Instant::now();
@@ -210,7 +215,7 @@ impl Pool {
                     _ = errors.changed() => {
                         let err = errors.borrow_and_update().clone();
                         if let Some(err) = err {
-                            return Err(err);
+                            return Err(Error::shared(&err, &inner.target));
                         }
                         continue;
                     }
@@ -249,13 +254,13 @@ impl Pool {
                 "no new connection could be made within {}",
                 fmt_duration(waited)
             ),
+            source: None,
         }
     }
 
     fn closed_error(&self) -> Error {
-        Error::Connect {
+        Error::PoolClosed {
             target: self.inner.target.clone(),
-            cause: CLOSED.to_owned(),
         }
     }
 
@@ -322,6 +327,13 @@ impl Pool {
     /// True once [`Pool::close`] was called (on this pool or any clone of it).
     pub fn is_closed(&self) -> bool {
         self.inner.closing.is_closed()
+    }
+
+    /// The server's `lc_messages` as the pool's first connection read it (`None` before
+    /// one was made). Not English (`C`, `POSIX`, `en_*`) means the SQLSTATEs recognised by
+    /// their message are missing (see [`Error::sqlstate`]); the pool warns once.
+    pub fn server_lc_messages(&self) -> Option<&str> {
+        self.inner.lc_messages.value()
     }
 
     /// The settings the pool was opened with.
@@ -404,13 +416,12 @@ impl DerefMut for PooledConn {
     }
 }
 
-/// The cause of the [`Error::Connect`] a closed pool answers with.
-const CLOSED: &str = "the pool is closed";
-
 /// bb8's view of how to make and judge connections.
 struct Manager {
     spec: ConnectSpec,
     closing: Arc<Closing>,
+    /// Warns once when the server's messages are not English (see `crate::lc_messages`).
+    lc_messages: Arc<LcMessagesCheck>,
 }
 
 impl ManageConnection for Manager {
@@ -420,12 +431,13 @@ impl ManageConnection for Manager {
     async fn connect(&self) -> Result<AsyncPgConnection, Error> {
         if self.closing.is_closed() {
             // bb8 replaces closed connections to keep `min_idle`: not any more.
-            return Err(Error::Connect {
+            return Err(Error::PoolClosed {
                 target: self.spec.target().to_owned(),
-                cause: CLOSED.to_owned(),
             });
         }
-        self.spec.connect().await
+        let mut conn = self.spec.connect().await?;
+        self.lc_messages.once(&mut conn, self.spec.target()).await;
+        Ok(conn)
     }
 
     async fn is_valid(&self, conn: &mut AsyncPgConnection) -> Result<(), Error> {
@@ -440,7 +452,7 @@ impl ManageConnection for Manager {
 /// bb8's error sink: publishes each connect failure to the callers waiting in `get()`.
 #[derive(Clone)]
 struct ForwardErrors {
-    waiters: watch::Sender<Option<Error>>,
+    waiters: watch::Sender<Option<Arc<Error>>>,
     closing: Arc<Closing>,
 }
 
@@ -455,9 +467,9 @@ impl ErrorSink<Error> for ForwardErrors {
         // Once closed, the failures are the closed pool's own refusals (`Manager::connect`):
         // not worth a warning, but a `get()` waiting for a new connection ends with it.
         if !self.closing.is_closed() {
-            tracing::warn!(error = %error, "connection attempt failed");
+            tracing::warn!(error = %crate::error::error_chain(&error), "connection attempt failed");
         }
-        self.waiters.send_replace(Some(error));
+        self.waiters.send_replace(Some(Arc::new(error)));
     }
 
     fn boxed_clone(&self) -> Box<dyn ErrorSink<Error>> {

@@ -237,7 +237,7 @@ async fn bootstrap_steps(
     tx.client
         .execute("SELECT pg_advisory_xact_lock($1)", &[&BOOTSTRAP_LOCK])
         .await
-        .map_err(|e| step_error("advisory lock", &e))?;
+        .map_err(|e| step_error("advisory lock", e))?;
 
     // What exists already, for the report (the statements themselves are idempotent).
     for name in [&spec.migrate_role, &spec.app_role] {
@@ -245,7 +245,7 @@ async fn bootstrap_steps(
             .client
             .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[name])
             .await
-            .map_err(|e| step_error("look up roles", &e))?
+            .map_err(|e| step_error("look up roles", e))?
             .is_some();
         if exists {
             report.updated.push(name.clone());
@@ -261,7 +261,7 @@ async fn bootstrap_steps(
             &[],
         )
         .await
-        .map_err(|e| step_error("look up the database", &e))?;
+        .map_err(|e| step_error("look up the database", e))?;
     let (database, superuser): (String, Option<bool>) = (row.get(0), row.get(1));
     // A CREATEROLE administrator (a managed service's) gets the statements it may run.
     let admin = if superuser.unwrap_or(false) {
@@ -281,7 +281,7 @@ async fn bootstrap_steps(
             &[&SCHEMA],
         )
         .await
-        .map_err(|e| step_error("look up schema", &e))?
+        .map_err(|e| step_error("look up schema", e))?
         .map(|row| row.get(0));
     match owner {
         None => report.schema_created = true,
@@ -311,16 +311,17 @@ impl Tx<'_> {
         self.client
             .batch_execute(sql)
             .await
-            .map_err(|e| step_error(step, &e))
+            .map_err(|e| step_error(step, e))
     }
 }
 
-fn step_error(step: &str, err: &tokio_postgres::Error) -> Error {
-    let (message, sqlstate) = crate::error::pg_message(err);
+fn step_error(step: &str, err: tokio_postgres::Error) -> Error {
+    let (message, sqlstate) = crate::error::pg_message(&err);
     Error::Bootstrap {
         step: step.to_owned(),
         message,
         sqlstate,
+        source: Box::new(err),
     }
 }
 
@@ -438,6 +439,7 @@ mod tests {
             step: "alter role".to_owned(),
             message: message.to_owned(),
             sqlstate: Some(code.to_owned()),
+            source: message.into(),
         };
         assert!(is_role_collision(&bootstrap(
             "XX000",

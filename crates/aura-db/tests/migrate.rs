@@ -8,7 +8,7 @@ mod migrate_support;
 use std::time::{Duration, SystemTime};
 
 use aura_db::{
-    Applied, MigrateError, MigrateOptions, MigrationState, Migrations, ResetGuards, migrate,
+    Applied, Error, MigrateError, MigrateOptions, MigrationState, Migrations, ResetGuards, migrate,
     migrate_with, reset_with, status, status_with,
 };
 use aura_testkit::TestDb;
@@ -16,7 +16,7 @@ use migrate_support::{
     MigDir, advisory_locks, catalog_snapshot, chain, checksum_rows, create_login_role,
     diesel_versions, drop_role, scalar, su_url, tables, unique_role,
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 const NOTES: &str = "2024-01-01-000001_create_notes";
 const FUNCS: &str = "2024-01-01-000002_add_functions";
@@ -54,7 +54,7 @@ fn opts() -> MigrateOptions {
     MigrateOptions::default().in_search_path_schema()
 }
 
-async fn run(url: &SecretString, set: &Migrations) -> Result<Vec<Applied>, MigrateError> {
+async fn run(url: &SecretString, set: &Migrations) -> Result<Vec<Applied>, Error> {
     migrate_with(url, set, &opts(), |_| {}).await
 }
 
@@ -167,7 +167,8 @@ async fn status_without_permission_is_an_error_not_an_empty_list() {
         .await
         .expect_err("no SELECT on the tracking tables");
     assert!(
-        matches!(&err, MigrateError::Step { .. }) && err.sqlstate() == Some("42501"),
+        matches!(&err, Error::Migrate(MigrateError::Step { .. }))
+            && err.sqlstate() == Some("42501"),
         "{err:?}"
     );
     assert!(
@@ -208,7 +209,7 @@ async fn a_failing_statement_rolls_back_its_whole_migration() {
         .await
         .expect_err("migration 2 fails");
     match &err {
-        MigrateError::Failed(f) => {
+        Error::Migrate(MigrateError::Failed(f)) => {
             assert_eq!(
                 (f.version.as_str(), f.name.as_str(), f.direction.as_str()),
                 ("20240201000002", "breaks", "up")
@@ -289,7 +290,7 @@ async fn an_edited_applied_migration_is_refused_and_reported() {
     let before = catalog_snapshot(&db).await;
     let err = run(&url, &edited).await.expect_err("edited");
     assert!(
-        matches!(&err, MigrateError::ChecksumMismatch { version, name, .. } if version == "20240101000002" && name == "add_functions"),
+        matches!(&err, Error::Migrate(MigrateError::ChecksumMismatch { version, name, .. }) if version == "20240101000002" && name == "add_functions"),
         "{err:?}"
     );
     assert!(
@@ -329,7 +330,7 @@ async fn an_applied_version_unknown_to_the_set_is_refused_and_reported() {
     let before = catalog_snapshot(&db).await;
     let err = run(&url, &set).await.expect_err("unknown applied");
     assert!(
-        matches!(&err, MigrateError::UnknownApplied { version } if version == "20240101000003"),
+        matches!(&err, Error::Migrate(MigrateError::UnknownApplied { version }) if version == "20240101000003"),
         "{err:?}"
     );
     assert!(
@@ -382,7 +383,10 @@ async fn reset_refuses_without_its_guards_or_a_down_and_changes_nothing() {
         let err = reset_with(&url, &set, ResetGuards { yes_flag, env_yes }, &opts())
             .await
             .expect_err("refused");
-        assert!(matches!(err, MigrateError::ResetRefused { .. }), "{err:?}");
+        assert!(
+            matches!(err, Error::Migrate(MigrateError::ResetRefused { .. })),
+            "{err:?}"
+        );
         assert!(err.to_string().contains(needs), "{err}");
         assert_eq!(catalog_snapshot(&db).await, before);
     }
@@ -402,7 +406,7 @@ async fn reset_refuses_without_its_guards_or_a_down_and_changes_nothing() {
         .await
         .expect_err("missing down");
     assert!(
-        matches!(&err, MigrateError::MissingDown { version, name } if version == "20240101000002" && name == "add_functions"),
+        matches!(&err, Error::Migrate(MigrateError::MissingDown { version, name }) if version == "20240101000002" && name == "add_functions"),
         "{err:?}"
     );
     assert!(err.to_string().contains("nothing was changed"), "{err}");
@@ -420,7 +424,7 @@ async fn reset_refuses_without_its_guards_or_a_down_and_changes_nothing() {
         .await
         .expect_err("empty down");
     assert!(
-        matches!(&err, MigrateError::MissingDown { version, .. } if version == "20240101000003"),
+        matches!(&err, Error::Migrate(MigrateError::MissingDown { version, .. }) if version == "20240101000003"),
         "{err:?}"
     );
     assert_eq!(catalog_snapshot(&db).await, before);
@@ -497,12 +501,15 @@ async fn an_empty_url_is_refused_with_the_documented_text() {
         "aura-db: migrate URL is empty (set AURA_DB_MIGRATE_URL or the POSTGRES_* variables)";
     let empty = SecretString::from(String::new());
     let err = migrate(&empty).await.expect_err("empty");
-    assert!(matches!(err, MigrateError::EmptyUrl), "{err:?}");
+    assert!(
+        matches!(err, Error::Migrate(MigrateError::EmptyUrl)),
+        "{err:?}"
+    );
     assert_eq!(err.to_string(), TEXT);
     assert_eq!(
-        aura_db::Error::from(err).to_string(),
+        MigrateError::EmptyUrl.to_string(),
         TEXT,
-        "the same text through the crate's Error"
+        "the same text as the migration error itself"
     );
     let blank = SecretString::from("  ".to_owned());
     let set = Migrations::default();
@@ -519,6 +526,50 @@ async fn an_empty_url_is_refused_with_the_documented_text() {
             .expect_err("status")
             .to_string(),
         TEXT
+    );
+}
+
+/// A migration session that cannot connect fails with the connect error itself, matched
+/// without a downcast, its driver error as the source; a migration's own failure is
+/// `Error::Migrate`.
+#[tokio::test]
+async fn a_session_that_cannot_connect_is_the_connect_error_itself() {
+    let db = TestDb::empty().await;
+    let dir = MigDir::new();
+    let set = three(&dir).set();
+    let role = unique_role("aura_t_badpw");
+    let good = create_login_role(&db, &role, "pw-right").await;
+    let bad = SecretString::from(good.expose_secret().replacen("pw-right", "pw-wrong", 1));
+    let err = run(&bad, &set).await.expect_err("wrong password");
+    assert!(
+        matches!(&err, Error::Auth { sqlstate, .. } if sqlstate == "28P01"),
+        "{err:?}"
+    );
+    assert_eq!(err.sqlstate(), Some("28P01"));
+    let source = std::error::Error::source(&err).expect("a source");
+    assert!(source.is::<tokio_postgres::Error>(), "{source:?}");
+    assert!(!chain(&err).contains("pw-wrong"), "{}", chain(&err));
+    let err = status(&bad, &set).await.expect_err("wrong password");
+    assert!(matches!(&err, Error::Auth { .. }), "{err:?}");
+    drop_role(&db, &role).await;
+
+    // Nothing listens on a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let closed = SecretString::from(format!(
+        "postgres://nobody:pw@127.0.0.1:{port}/x?sslmode=disable&connect_timeout=5"
+    ));
+    let err = run(&closed, &set).await.expect_err("refused");
+    assert!(matches!(&err, Error::Connect { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    let source = std::error::Error::source(&err).expect("a source");
+    assert!(source.is::<tokio_postgres::Error>(), "{source:?}");
+    assert!(
+        chain(&err).to_lowercase().contains("refused"),
+        "{}",
+        chain(&err)
     );
 }
 
@@ -873,7 +924,9 @@ async fn transaction_control_in_up_sql_is_reported_as_not_rolled_back() {
     .add("20240101000002_b", "CREATE TABLE after_t (x int);", None);
     let err = run(&url, &dir.set()).await.expect_err("COMMIT in up.sql");
     match &err {
-        MigrateError::Failed(f) => assert!(f.transaction_ended && !f.rolled_back, "{f:?}"),
+        Error::Migrate(MigrateError::Failed(f)) => {
+            assert!(f.transaction_ended && !f.rolled_back, "{f:?}")
+        }
         other => panic!("expected MigrateError::Failed, got {other:?}"),
     }
     let text = chain(&err);
@@ -901,7 +954,7 @@ async fn an_error_without_a_position_names_the_migration_but_no_line() {
     );
     let err = run(&url, &dir.set()).await.expect_err("duplicate key");
     match &err {
-        MigrateError::Failed(f) => {
+        Error::Migrate(MigrateError::Failed(f)) => {
             assert_eq!((f.line, f.cause.sqlstate.as_deref()), (None, Some("23505")));
             assert!(f.rolled_back);
         }

@@ -8,7 +8,7 @@ mod migrate_support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use aura_db::{MIGRATION_LOCK_KEY, MigrateError, MigrateOptions, Migrations, migrate_with};
+use aura_db::{Error, MIGRATION_LOCK_KEY, MigrateError, MigrateOptions, Migrations, migrate_with};
 use aura_testkit::TestDb;
 use migrate_support::{MigDir, advisory_locks, diesel_versions, scalar, su_url};
 use secrecy::SecretString;
@@ -318,7 +318,7 @@ async fn the_lock_wait_limit_names_the_holder() {
         .expect_err("lock held");
     let waited = started.elapsed();
     assert!(
-        matches!(&err, MigrateError::LockTimeout { holder_pid: Some(pid), .. } if *pid == holder_pid),
+        matches!(&err, Error::Migrate(MigrateError::LockTimeout { holder_pid: Some(pid), .. }) if *pid == holder_pid),
         "{err:?}"
     );
     assert!(

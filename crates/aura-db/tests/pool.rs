@@ -116,7 +116,23 @@ async fn wrong_password_fails_fast_as_an_auth_error() {
         let text = format!("{err} {err:?}");
         assert!(text.contains("password authentication failed"), "{text}");
         assert!(!text.contains(planted), "{text}");
+        // The driver's error is in the chain, also when the pool shared one failure among
+        // its waiters (min_conns 0: the connect ran in bb8's task).
+        let driver = driver_error(&err).expect("the driver's error in the chain");
+        assert_eq!(driver.code().map(|c| c.code()), Some("28P01"));
     }
+}
+
+/// The `tokio_postgres::Error` in `err`'s source chain.
+fn driver_error(err: &Error) -> Option<&tokio_postgres::Error> {
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        if let Some(pg) = e.downcast_ref::<tokio_postgres::Error>() {
+            return Some(pg);
+        }
+        source = e.source();
+    }
+    None
 }
 
 #[tokio::test]
@@ -143,6 +159,7 @@ async fn refused_port_fails_fast_with_its_cause() {
         assert_fast(started);
         assert!(matches!(err, Error::Connect { .. }), "{err:?}");
         assert!(err.to_string().to_lowercase().contains("refused"), "{err}");
+        assert!(driver_error(&err).is_some(), "{err:?}");
     }
 }
 
@@ -293,4 +310,30 @@ async fn waiters_are_served_in_arrival_order() {
         worst <= median_wait * 4 + Duration::from_millis(20),
         "worst wait {worst:?} vs median {median_wait:?}"
     );
+}
+
+/// SQLSTATEs diesel-async drops are recognised by their English message: a pool reads the
+/// server's `lc_messages` once, on its first connection (and warns when it is not English).
+/// A server accepts only the locales its machine has (here only C, POSIX, C.UTF-8), so the
+/// warning itself is tested on the decision, in `lc_messages.rs`, and the classifier on
+/// the server's own translations, in `sqlstate.rs`.
+#[tokio::test]
+async fn a_pool_reads_the_servers_lc_messages_on_its_first_connection() {
+    let db = TestDb::new().await;
+    let admin = db.superuser_client().await;
+    let app = db.config().app_role().to_owned();
+    let pin = |value: &str| {
+        format!(
+            "ALTER ROLE \"{app}\" IN DATABASE \"{}\" SET lc_messages = '{value}'",
+            db.name()
+        )
+    };
+    let config = db.config_builder().min_conns(0).build().unwrap();
+    for value in ["POSIX", "C"] {
+        admin.batch_execute(&pin(value)).await.expect("pin");
+        let pool = aura_db::open(&config).await.unwrap();
+        assert_eq!(pool.server_lc_messages(), None, "no connection yet");
+        drop(pool.get().await.unwrap());
+        assert_eq!(pool.server_lc_messages(), Some(value));
+    }
 }

@@ -43,7 +43,10 @@ async fn app_sessions(db: &TestDb, want: i64) -> i64 {
 #[track_caller]
 fn assert_closed<T>(result: Result<T, Error>) {
     match result {
-        Err(Error::Connect { cause, .. }) => assert_eq!(cause, "the pool is closed"),
+        Err(err @ Error::PoolClosed { .. }) => {
+            assert!(!err.is_retryable());
+            assert!(err.to_string().ends_with(" is closed"), "{err}");
+        }
         Err(other) => panic!("expected the closed error, got {other:?}"),
         Ok(_) => panic!("expected the closed error, got a connection"),
     }

@@ -1,5 +1,6 @@
 //! The one place database errors become [`StoreError`]s.
 //!
+//! - A closed pool ([`aura_db::Error::PoolClosed`]) -> [`StoreError::Closed`].
 //! - Pool and connection failures -> [`StoreError::Unavailable`]. Two exceptions stay
 //!   [`StoreError::Database`], not retryable: a rejected login (retrying will not fix the
 //!   credentials) and a failed `COMMIT` (when the connection dropped during it, the outcome
@@ -55,6 +56,7 @@ const CONSTRAINTS: &[(&str, Meaning)] = &[
 pub(crate) fn classify(err: DbError, subject: &Subject) -> StoreError {
     match &err {
         DbError::PoolExhausted { .. } | DbError::Connect { .. } => StoreError::Unavailable(err),
+        DbError::PoolClosed { .. } => StoreError::Closed,
         DbError::Query {
             sqlstate,
             constraint,
@@ -156,6 +158,7 @@ mod tests {
             message: message.to_owned(),
             constraint: constraint.map(str::to_owned),
             connection_lost: false,
+            source: message.into(),
         }
     }
 
@@ -239,12 +242,36 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_pool_is_closed_and_the_chain_reaches_the_drivers_error() {
+        let closed = StoreError::from(DbError::PoolClosed {
+            target: "postgres://aura_app:***@h/aura".to_owned(),
+        });
+        assert!(matches!(closed, StoreError::Closed), "{closed:?}");
+        assert!(!closed.is_retryable());
+
+        let err = StoreError::from(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::CheckViolation,
+            Box::new("new row violates check constraint".to_owned()),
+        ));
+        let db = std::error::Error::source(&err).expect("the aura-db error");
+        assert!(db.is::<DbError>(), "{db:?}");
+        let driver = db.source().expect("the driver's error");
+        assert!(driver.is::<diesel::result::Error>(), "{driver:?}");
+        assert_eq!(
+            aura_db::error_chain(&err),
+            "aura-store: database error: aura-db: query failed: new row violates check \
+             constraint (SQLSTATE 23514)"
+        );
+    }
+
+    #[test]
     fn lost_connections_are_unavailable() {
         let lost = DbError::Query {
             sqlstate: None,
             message: "connection closed".to_owned(),
             constraint: None,
             connection_lost: true,
+            source: "connection closed".into(),
         };
         let err = StoreError::from(lost);
         assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");

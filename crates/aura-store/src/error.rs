@@ -159,10 +159,11 @@ pub enum StoreError {
     /// attempt gets another connection. A write whose connection dropped while its
     /// `COMMIT` was in flight may have been applied; see the crate docs.
     ///
-    /// The field is the underlying error; `Display` includes it (one line), so it is not
-    /// also reported as the `source`.
+    /// The field is the underlying error, and the `source` (whose own sources reach the
+    /// driver's and the OS's errors); `Display` includes its one line, which
+    /// `aura_db::error_chain` does not repeat.
     #[error("aura-store: database unavailable: {0}")]
-    Unavailable(aura_db::Error),
+    Unavailable(#[source] aura_db::Error),
 
     /// [`PgStore::close`](crate::PgStore::close) was called: the store hands out no more
     /// connections. Not retryable.
@@ -170,8 +171,10 @@ pub enum StoreError {
     Closed,
 
     /// Any other database failure; the SQLSTATE is kept (see [`StoreError::sqlstate`]).
+    ///
+    /// The field is the `source` too, as for [`StoreError::Unavailable`].
     #[error("aura-store: database error: {0}")]
-    Database(aura_db::Error),
+    Database(#[source] aura_db::Error),
 }
 
 impl StoreError {

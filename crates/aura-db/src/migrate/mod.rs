@@ -19,7 +19,6 @@
 //! Runs on any tokio runtime, current-thread included: the harness runs on a
 //! `spawn_blocking` thread, never `block_in_place`.
 
-mod error;
 mod grants;
 mod layout;
 mod lock;
@@ -34,7 +33,6 @@ mod tracking;
 
 use secrecy::SecretString;
 
-pub use error::{MigrateError, MigrationFailure, SqlError};
 pub use lock::MIGRATION_LOCK_KEY;
 pub use options::{MigrateOptions, TargetSchema};
 pub use reset::{ResetGuards, ResetReport, reset, reset_with};
@@ -43,14 +41,21 @@ pub use set::{Migration, Migrations};
 pub use status::{MigrationRow, MigrationState, status, status_with};
 pub use tracking::{CHECKSUM_TABLE, DIESEL_TABLE};
 
+use crate::error::Error;
+#[cfg(doc)]
+use crate::error::MigrateError;
+/// The migration errors live in `crate::error` (which imports nothing from here).
+use crate::error::migrate as error;
 use run::Direction;
 use session::{Access, Session};
 
 /// Applies the pending embedded migrations (the workspace's `migrations/`) with the default
 /// [`MigrateOptions`]; returns how many were newly applied (0 when up to date).
 ///
-/// An empty URL is [`MigrateError::EmptyUrl`].
-pub async fn migrate(migrate_url: &SecretString) -> Result<usize, MigrateError> {
+/// An empty URL is [`MigrateError::EmptyUrl`]; a session that cannot connect is the
+/// connect failure itself ([`Error::Connect`], [`Error::Auth`], [`Error::Tls`],
+/// [`Error::Config`]); a migration's own failure is [`Error::Migrate`].
+pub async fn migrate(migrate_url: &SecretString) -> Result<usize, Error> {
     migrate_with(
         migrate_url,
         Migrations::embedded(),
@@ -74,7 +79,7 @@ pub async fn migrate_with(
     set: &Migrations,
     opts: &MigrateOptions,
     mut on_applied: impl FnMut(&Applied),
-) -> Result<Vec<Applied>, MigrateError> {
+) -> Result<Vec<Applied>, Error> {
     let mut session = Session::open(migrate_url, opts, Access::Write).await?;
     lock::with_lock(&mut session, opts, async |s| {
         grants::grant_app(s, opts).await?;
@@ -92,4 +97,5 @@ pub async fn migrate_with(
         Ok(done)
     })
     .await
+    .map_err(Error::from)
 }

@@ -13,6 +13,7 @@ use super::session::{Access, Session};
 use super::set::Migrations;
 use super::tracking;
 use crate::config::vars::AURA_RESET_YES;
+use crate::error::Error;
 
 /// The two confirmations `reset` needs: the caller's flag (`--yes`) and the environment
 /// (`AURA_RESET_YES=1`), so neither a stray flag nor a stray variable alone wipes a database.
@@ -67,7 +68,7 @@ pub async fn reset(
     migrate_url: &SecretString,
     set: &Migrations,
     guards: ResetGuards,
-) -> Result<ResetReport, MigrateError> {
+) -> Result<ResetReport, Error> {
     reset_with(migrate_url, set, guards, &MigrateOptions::default()).await
 }
 
@@ -77,7 +78,7 @@ pub async fn reset_with(
     set: &Migrations,
     guards: ResetGuards,
     opts: &MigrateOptions,
-) -> Result<ResetReport, MigrateError> {
+) -> Result<ResetReport, Error> {
     guards.check()?;
     let mut session = Session::open(migrate_url, opts, Access::Write).await?;
     with_lock(&mut session, opts, async |s| {
@@ -105,4 +106,5 @@ pub async fn reset_with(
         Ok(report)
     })
     .await
+    .map_err(Error::from)
 }

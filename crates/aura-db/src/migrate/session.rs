@@ -1,7 +1,7 @@
 //! The migrator's own session: one dedicated connection from the crate's one connect path
 //! (never a pooled one: a session advisory lock would leak through the pool, and
 //! PgBouncer's transaction mode gives no mutual exclusion), with the settings migrations
-//! rely on.
+//! rely on. A session that cannot connect fails with the crate's connect error as it is.
 //!
 //! Async steps (lock, tracking tables) run on the `AsyncPgConnection`; diesel's
 //! `MigrationHarness` is synchronous, so [`Session::blocking`] lends the connection to a
@@ -23,6 +23,7 @@ use super::error::{MigrateError, SqlError};
 use super::options::{MigrateOptions, TargetSchema};
 use crate::connect::ConnectSpec;
 use crate::dsn::Dsn;
+use crate::error::Error;
 use crate::ident::quote_ident;
 use crate::{MIGRATE_LOCK_TIMEOUT, SCHEMA};
 
@@ -60,14 +61,14 @@ impl Session {
         url: &SecretString,
         opts: &MigrateOptions,
         access: Access,
-    ) -> Result<Self, MigrateError> {
+    ) -> Result<Self, Error> {
         if url.expose_secret().trim().is_empty() {
-            return Err(MigrateError::EmptyUrl);
+            return Err(MigrateError::EmptyUrl.into());
         }
-        let dsn = opts.dsn(Dsn::parse("migrate URL", url.clone()).map_err(MigrateError::session)?);
+        let dsn = opts.dsn(Dsn::parse("migrate URL", url.clone())?);
         let spec = ConnectSpec::single(&dsn, &opts.application_name, opts.connect_timeout);
-        let tls = spec.tls_connector().map_err(MigrateError::session)?;
-        let mut conn = spec.connect().await.map_err(MigrateError::session)?;
+        let tls = spec.tls_connector()?;
+        let mut conn = spec.connect().await?;
 
         // The server's error position counts characters of the text it was sent: keep the
         // text of a failed statement to turn the position into a line.

@@ -4,11 +4,11 @@ use std::time::SystemTime;
 
 use secrecy::SecretString;
 
-use super::error::MigrateError;
 use super::options::MigrateOptions;
 use super::session::{Access, Session};
 use super::set::Migrations;
 use super::tracking;
+use crate::error::Error;
 
 /// The state of one migration in one database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,7 +63,7 @@ pub struct MigrationRow {
 pub async fn status(
     migrate_url: &SecretString,
     set: &Migrations,
-) -> Result<Vec<MigrationRow>, MigrateError> {
+) -> Result<Vec<MigrationRow>, Error> {
     status_with(migrate_url, set, &MigrateOptions::default()).await
 }
 
@@ -72,7 +72,7 @@ pub async fn status_with(
     migrate_url: &SecretString,
     set: &Migrations,
     opts: &MigrateOptions,
-) -> Result<Vec<MigrationRow>, MigrateError> {
+) -> Result<Vec<MigrationRow>, Error> {
     let mut session = Session::open(migrate_url, opts, Access::Read).await?;
     let Some(applied) = tracking::read(&mut session).await? else {
         return Ok(Vec::new());

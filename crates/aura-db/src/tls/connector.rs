@@ -35,7 +35,9 @@ impl TlsConnector {
                 let roots = Arc::new(load_roots(root)?);
                 let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
                     .build()
-                    .map_err(|e| Error::config("sslrootcert", format!("is unusable: {e}")))?;
+                    .map_err(|e| {
+                        Error::config_from("sslrootcert", format!("is unusable: {e}"), e)
+                    })?;
                 if settings.mode == SslMode::VerifyFull {
                     webpki
                 } else {
@@ -46,22 +48,24 @@ impl TlsConnector {
         };
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::config("TLS", format!("no usable protocol version: {e}")))?
+            .map_err(|e| Error::config_from("TLS", format!("no usable protocol version: {e}"), e))?
             .dangerous()
             .with_custom_certificate_verifier(verifier);
         let config = match &settings.client_cert {
             Some((cert, key)) => {
                 let chain = load_certs("sslcert", cert)?;
                 let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                    Error::config(
+                    Error::config_from(
                         "sslkey",
                         format!("{}: no usable private key: {e}", key.display()),
+                        e,
                     )
                 })?;
                 builder.with_client_auth_cert(chain, key).map_err(|e| {
-                    Error::config(
+                    Error::config_from(
                         "sslcert",
                         format!("and sslkey do not make a usable client certificate: {e}"),
+                        e,
                     )
                 })?
             }
@@ -89,12 +93,13 @@ fn load_roots(root: &RootCert) -> Result<RootCertStore, Error> {
         RootCert::File(path) => {
             for cert in load_certs("sslrootcert", path)? {
                 store.add(cert).map_err(|e| {
-                    Error::config(
+                    Error::config_from(
                         "sslrootcert",
                         format!(
                             "{}: a certificate is unusable as a root: {e}",
                             path.display()
                         ),
+                        e,
                     )
                 })?;
             }
@@ -125,7 +130,13 @@ fn load_roots(root: &RootCert) -> Result<RootCertStore, Error> {
 fn load_certs(setting: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| Error::config(setting, format!("{}: cannot be read: {e}", path.display())))?;
+        .map_err(|e| {
+            Error::config_from(
+                setting,
+                format!("{}: cannot be read: {e}", path.display()),
+                e,
+            )
+        })?;
     if certs.is_empty() {
         return Err(Error::config(
             setting,

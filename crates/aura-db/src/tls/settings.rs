@@ -174,9 +174,10 @@ fn check_file(name: &str, path: &Path) -> Result<(), Error> {
             name,
             format!("names {} which does not exist", path.display()),
         )),
-        Err(e) => Err(Error::config(
+        Err(e) => Err(Error::config_from(
             name,
             format!("names {} which cannot be read: {e}", path.display()),
+            e,
         )),
     }
 }

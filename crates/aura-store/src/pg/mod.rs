@@ -56,11 +56,10 @@ impl PgStore {
         self.pool.is_closed()
     }
 
+    /// A connection of the pool; [`StoreError::Closed`] once the store is closed (the
+    /// pool's [`aura_db::Error::PoolClosed`]).
     async fn conn(&self) -> Result<PooledConn, StoreError> {
-        match self.pool.get().await {
-            Ok(conn) => Ok(conn),
-            Err(err) => Err(self.closed_or(err.into())),
-        }
+        Ok(self.pool.get().await?)
     }
 
     /// [`aura_db::with_tx_opts`] on the store's pool, failing as [`StoreError::Closed`] once
@@ -72,18 +71,7 @@ impl PgStore {
             + Send,
         T: Send,
     {
-        aura_db::with_tx_opts(&self.pool, options, body)
-            .await
-            .map_err(|err| self.closed_or(err))
-    }
-
-    /// `err`, or [`StoreError::Closed`] when the store is closed and `err` is the closed
-    /// pool's answer (an [`StoreError::Unavailable`]).
-    fn closed_or(&self, err: StoreError) -> StoreError {
-        match err {
-            StoreError::Unavailable(_) if self.is_closed() => StoreError::Closed,
-            other => other,
-        }
+        aura_db::with_tx_opts(&self.pool, options, body).await
     }
 }
 

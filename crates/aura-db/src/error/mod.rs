@@ -1,22 +1,45 @@
-//! The one public error type of `aura-db`; migrations have their own
-//! ([`MigrateError`]), held by [`Error::Migrate`].
+//! The one public error type of `aura-db`, [`Error`]; migrations have their own
+//! ([`MigrateError`], in `migrate.rs`), held by [`Error::Migrate`]. This module imports
+//! nothing from `crate::migrate` (the migration runner imports it).
 //!
 //! Every variant says what failed and where; none carries a secret. DSNs appear only in
 //! their redacted form (`postgres://aura_app:***@host:5432/aura`), and messages that come
 //! from the server (which never echoes a password) are kept as text.
+//!
+//! Variants made from another error keep it as their `source()`: the driver's error
+//! (tokio-postgres, diesel, diesel's `ConnectionError`), whose own sources reach the
+//! `std::io::Error` or `rustls::Error` underneath. `Display` stays the one line callers rely
+//! on (for a connect failure it already names the cause); [`error_chain`] prints an error
+//! and its sources, skipping a source whose text is already shown.
+//!
+//! `Error` is not `Clone`. Where one failure reaches several callers (a pool's connect
+//! failure, every caller waiting for a connection; a connection string's unusable TLS
+//! settings, every connect of that spec) the original is kept in an `Arc` and each caller
+//! gets its own error of the same variant and fields whose source is the shared original
+//! (`Error::shared`).
 
+pub(crate) mod migrate;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use crate::migrate::MigrateError;
+pub use migrate::{MigrateError, MigrationFailure, SqlError};
+
 use crate::sqlstate;
+
+/// The error a variant was made from, when it may be one of several types: a
+/// `tokio_postgres::Error`, a `diesel::result::Error`, a `diesel::ConnectionError`, a
+/// `std::io::Error`, a `rustls::Error`, or (for an error shared by several callers) an
+/// `Arc<Error>` holding the original. Downcast it, or walk `source()`.
+pub type Source = Box<dyn std::error::Error + Send + Sync>;
 
 /// Errors of the Aura data layer's connection, transaction and migration code.
 ///
-/// `Display` is one line starting with `aura-db: `. The type is `Clone` so the pool can hand
-/// the same connect failure to every task that was waiting for a connection.
-#[derive(Debug, Clone, thiserror::Error)]
+/// `Display` is one line starting with `aura-db: `; `source()` is the error it was made
+/// from (see the module docs); `aura_db::error_chain` prints both.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A configuration value is missing or malformed. `var` names the variable (or builder
@@ -27,15 +50,24 @@ pub enum Error {
         var: String,
         /// What is wrong with it.
         reason: String,
+        /// The error behind it, when there is one (a file that cannot be read: the
+        /// `std::io::Error`; a certificate or key rustls refused: the `rustls::Error`).
+        #[source]
+        source: Option<Source>,
     },
 
-    /// The server could not be reached: refused, unknown host, timed out, TLS, I/O.
+    /// The server could not be reached: refused, unknown host, timed out, I/O, or a
+    /// connection that failed while it was being set up.
     #[error("aura-db: cannot connect to {target}: {cause}")]
     Connect {
         /// The redacted DSN that was tried.
         target: String,
-        /// Why, in one line (`connection refused`, `failed to lookup address`, …).
+        /// Why, in one line (`connection refused`, `no answer within 5s`, …).
         cause: String,
+        /// The driver's error (`tokio_postgres::Error`, `diesel::ConnectionError`); `None`
+        /// for a timeout.
+        #[source]
+        source: Option<Source>,
     },
 
     /// TLS could not be set up with the server: an untrusted or expired certificate, a host
@@ -46,6 +78,10 @@ pub enum Error {
         target: String,
         /// What failed.
         failure: crate::tls::TlsFailure,
+        /// The driver's error (a `tokio_postgres::Error`, whose sources reach the
+        /// `rustls::Error`).
+        #[source]
+        source: Source,
     },
 
     /// The server rejected the credentials or the role (SQLSTATE class 28, or 3D000 for an
@@ -58,6 +94,9 @@ pub enum Error {
         sqlstate: String,
         /// The server's message (it never contains the password).
         message: String,
+        /// The driver's error (a `tokio_postgres::Error`).
+        #[source]
+        source: Source,
     },
 
     /// The credential source of the connection (see [`crate::CredentialSource`]; a password
@@ -71,7 +110,8 @@ pub enum Error {
     Credentials {
         /// The redacted DSN a connection was being made to.
         target: String,
-        /// The source's error (shared: [`Error`] is `Clone`).
+        /// The source's error, in an `Arc`: a pool hands one failure to every caller
+        /// waiting for a connection, each an `Error::Credentials` sharing this source.
         #[source]
         source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
     },
@@ -83,6 +123,14 @@ pub enum Error {
         max: u32,
         /// How long the caller waited.
         waited: Duration,
+    },
+
+    /// [`crate::Pool::close`] was called: the pool hands out no more connections. Not
+    /// retryable.
+    #[error("aura-db: the pool of {target} is closed")]
+    PoolClosed {
+        /// The redacted DSN of the pool.
+        target: String,
     },
 
     /// A statement failed on the server or on the wire.
@@ -98,6 +146,9 @@ pub enum Error {
         /// session: class 08, 57P01/02/03/05): the operation may be retried on another
         /// connection, and this one must not be reused (see [`crate::mark_broken`]).
         connection_lost: bool,
+        /// The driver's error (`diesel::result::Error` or `tokio_postgres::Error`).
+        #[source]
+        source: Source,
     },
 
     /// The transaction's body succeeded but `COMMIT` failed (e.g. a deferred constraint).
@@ -110,6 +161,9 @@ pub enum Error {
         message: String,
         /// The constraint involved, when the server named one.
         constraint: Option<String>,
+        /// diesel's error.
+        #[source]
+        source: DieselError,
     },
     /// A role password broke a rule; checked before any SQL is sent.
     #[error("aura-db: {var} rejected: {rule}")]
@@ -142,9 +196,15 @@ pub enum Error {
         message: String,
         /// SQLSTATE where the server gave one.
         sqlstate: Option<String>,
+        /// The driver's error (a `tokio_postgres::Error`; its text never holds the SQL
+        /// sent).
+        #[source]
+        source: Source,
     },
 
-    /// Migrations (`migrate`, `status`, `reset`) failed: see [`MigrateError`]. The text is
+    /// Migrations (`migrate`, `status`, `reset`) failed in a way of their own: see
+    /// [`MigrateError`]. (A migration session that cannot connect is [`Error::Connect`],
+    /// [`Error::Auth`], [`Error::Tls`] or [`Error::Config`], as any connection.) The text is
     /// the migration error's own, which starts with `aura-db: ` too.
     #[error(transparent)]
     Migrate(#[from] MigrateError),
@@ -175,6 +235,22 @@ impl Error {
         Error::Config {
             var: var.into(),
             reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// A configuration error naming `var`, made from `source` (an unreadable file, a
+    /// certificate rustls refused); `reason` may repeat its words: [`error_chain`] prints
+    /// them once.
+    pub(crate) fn config_from(
+        var: impl Into<String>,
+        reason: impl Into<String>,
+        source: impl Into<Source>,
+    ) -> Self {
+        Error::Config {
+            var: var.into(),
+            reason: reason.into(),
+            source: Some(source.into()),
         }
     }
 
@@ -183,7 +259,8 @@ impl Error {
     /// diesel-async maps only some SQLSTATEs to a [`DatabaseErrorKind`] and drops the code of
     /// the others; of those, the ones callers branch on (deadlock, statement and lock
     /// timeouts, missing privilege, aborted transaction, bad input) are recognised by their
-    /// English message; for the rest this is `None` and the message is all we have.
+    /// English message (see `sqlstate.rs`; role bootstrap pins `lc_messages = 'C'`); for the
+    /// rest this is `None` and the message is all we have.
     pub fn sqlstate(&self) -> Option<&str> {
         match self {
             Error::Auth { sqlstate, .. } => Some(sqlstate),
@@ -198,6 +275,7 @@ impl Error {
     /// True for failures that another attempt (on another connection) may not repeat:
     /// pool exhaustion, unreachable server, a lost connection, serialization failures
     /// (40001) and deadlocks (40P01), after which the whole transaction is to be retried.
+    /// A closed pool ([`Error::PoolClosed`]) is not: it stays closed.
     pub fn is_retryable(&self) -> bool {
         const TRANSIENT: [&str; 2] = ["40001", "40P01"];
         let transient = self
@@ -215,27 +293,96 @@ impl Error {
 
     /// Turns a diesel error raised by `COMMIT` into [`Error::Commit`].
     pub(crate) fn commit(err: DieselError) -> Self {
-        match Error::from(err) {
+        let f = Fields::of_diesel(&err);
+        Error::Commit {
+            sqlstate: f.sqlstate,
+            message: f.message,
+            constraint: f.constraint,
+            source: err,
+        }
+    }
+
+    /// One caller's copy of a failure that reaches several (see the module docs): the same
+    /// variant and fields, with the shared original as its source. The variants a connect
+    /// can fail with are copied; any other is reported as an [`Error::Connect`] to `target`
+    /// naming it.
+    pub(crate) fn shared(err: &Arc<Error>, target: &str) -> Error {
+        let source = || -> Source { Box::new(Arc::clone(err)) };
+        match &**err {
+            Error::Config { var, reason, .. } => Error::Config {
+                var: var.clone(),
+                reason: reason.clone(),
+                source: Some(source()),
+            },
+            Error::Connect { target, cause, .. } => Error::Connect {
+                target: target.clone(),
+                cause: cause.clone(),
+                source: Some(source()),
+            },
+            Error::Tls {
+                target, failure, ..
+            } => Error::Tls {
+                target: target.clone(),
+                failure: failure.clone(),
+                source: source(),
+            },
+            Error::Auth {
+                target,
+                sqlstate,
+                message,
+                ..
+            } => Error::Auth {
+                target: target.clone(),
+                sqlstate: sqlstate.clone(),
+                message: message.clone(),
+                source: source(),
+            },
             Error::Query {
                 sqlstate,
                 message,
                 constraint,
+                connection_lost,
                 ..
-            } => Error::Commit {
-                sqlstate,
-                message,
-                constraint,
+            } => Error::Query {
+                sqlstate: sqlstate.clone(),
+                message: message.clone(),
+                constraint: constraint.clone(),
+                connection_lost: *connection_lost,
+                source: source(),
             },
-            other => other,
+            Error::Credentials { target, source } => Error::Credentials {
+                target: target.clone(),
+                source: Arc::clone(source),
+            },
+            Error::PoolExhausted { max, waited } => Error::PoolExhausted {
+                max: *max,
+                waited: *waited,
+            },
+            Error::PoolClosed { target } => Error::PoolClosed {
+                target: target.clone(),
+            },
+            other => Error::Connect {
+                target: target.to_owned(),
+                cause: error_chain(other),
+                source: Some(source()),
+            },
         }
     }
 }
 
-impl From<DieselError> for Error {
-    fn from(err: DieselError) -> Self {
+/// What [`Error::Query`] and [`Error::Commit`] keep of a driver error.
+struct Fields {
+    sqlstate: Option<String>,
+    message: String,
+    constraint: Option<String>,
+    connection_lost: bool,
+}
+
+impl Fields {
+    fn of_diesel(err: &DieselError) -> Self {
         match err {
-            DieselError::DatabaseError(kind, info) => Error::Query {
-                sqlstate: sqlstate::of_kind(&kind)
+            DieselError::DatabaseError(kind, info) => Fields {
+                sqlstate: sqlstate::of_kind(kind)
                     .or_else(|| {
                         matches!(kind, DatabaseErrorKind::Unknown)
                             .then(|| sqlstate::of_message(info.message()))
@@ -246,11 +393,11 @@ impl From<DieselError> for Error {
                     kind,
                     DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
                 ) || (matches!(kind, DatabaseErrorKind::Unknown)
-                    && session_ended(info.message())),
+                    && sqlstate::session_ended(info.message())),
                 message: info.message().to_owned(),
                 constraint: info.constraint_name().map(str::to_owned),
             },
-            other => Error::Query {
+            other => Fields {
                 sqlstate: None,
                 message: other.to_string(),
                 constraint: None,
@@ -258,24 +405,16 @@ impl From<DieselError> for Error {
             },
         }
     }
-}
 
-impl From<tokio_postgres::Error> for Error {
-    fn from(err: tokio_postgres::Error) -> Self {
-        Error::from(&err)
-    }
-}
-
-impl From<&tokio_postgres::Error> for Error {
-    fn from(err: &tokio_postgres::Error) -> Self {
+    fn of_pg(err: &tokio_postgres::Error) -> Self {
         match err.as_db_error() {
-            Some(db) => Error::Query {
+            Some(db) => Fields {
                 sqlstate: Some(db.code().code().to_owned()),
                 message: db.message().to_owned(),
                 constraint: db.constraint().map(str::to_owned),
-                connection_lost: session_sqlstate(db.code().code()),
+                connection_lost: sqlstate::session_sqlstate(db.code().code()),
             },
-            None => Error::Query {
+            None => Fields {
                 sqlstate: None,
                 message: error_chain(err),
                 constraint: None,
@@ -283,26 +422,28 @@ impl From<&tokio_postgres::Error> for Error {
             },
         }
     }
+
+    fn query(self, source: Source) -> Error {
+        Error::Query {
+            sqlstate: self.sqlstate,
+            message: self.message,
+            constraint: self.constraint,
+            connection_lost: self.connection_lost,
+            source,
+        }
+    }
 }
 
-/// Messages (lc_messages `C`/English) of the FATAL errors a backend sends when it ends the
-/// session mid-statement: `pg_terminate_backend` and shutdown (57P01), a crashed sibling
-/// (57P02), the session timeouts (57P05, 25P03). diesel-async reports these as
-/// `DatabaseErrorKind::Unknown` without their SQLSTATE, so the message is all there is.
-const SESSION_ENDED_PREFIXES: &[&str] = &["terminating connection", "the database system is"];
-
-/// True when a message without SQLSTATE says the server ended the session.
-fn session_ended(message: &str) -> bool {
-    SESSION_ENDED_PREFIXES
-        .iter()
-        .any(|prefix| message.starts_with(prefix))
+impl From<DieselError> for Error {
+    fn from(err: DieselError) -> Self {
+        Fields::of_diesel(&err).query(Box::new(err))
+    }
 }
 
-/// Class 08 (connection exception) and the class 57 codes of a session the server ends or
-/// refuses: 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now, 57P05 idle
-/// session timeout.
-fn session_sqlstate(code: &str) -> bool {
-    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "57P05")
+impl From<tokio_postgres::Error> for Error {
+    fn from(err: tokio_postgres::Error) -> Self {
+        Fields::of_pg(&err).query(Box::new(err))
+    }
 }
 
 fn is_io(err: &tokio_postgres::Error) -> bool {
@@ -317,8 +458,8 @@ fn is_io(err: &tokio_postgres::Error) -> bool {
 }
 
 /// `err` and its sources joined with `: `, on one line (a source whose text is already
-/// shown is skipped): how to print an error whose `Display` leaves the cause to `source()`,
-/// such as [`MigrateError`]'s.
+/// shown is skipped): how to print an [`Error`] whole, its cause included (a
+/// [`MigrateError`]'s `Display` leaves the server's words to its source).
 pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
@@ -430,16 +571,5 @@ mod tests {
             assert!(!err.is_retryable(), "{message}");
         }
         assert_eq!(unknown("something else entirely").sqlstate(), None);
-    }
-
-    #[test]
-    fn session_sqlstates() {
-        assert!(session_sqlstate("08006"));
-        assert!(session_sqlstate("57P01"));
-        assert!(
-            !session_sqlstate("57014"),
-            "a cancelled statement keeps its session"
-        );
-        assert!(!session_sqlstate("23505"));
     }
 }

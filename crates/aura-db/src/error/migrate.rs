@@ -1,11 +1,11 @@
-//! [`MigrateError`]: why `migrate`, `status` or `reset` failed. Held by the crate's
-//! [`Error::Migrate`](crate::Error::Migrate); imports nothing from `crate::error`.
+//! [`MigrateError`]: why `migrate`, `status` or `reset` failed in a way of their own. Held
+//! by the crate's [`Error::Migrate`](crate::Error::Migrate); imports nothing from
+//! `crate::migrate` (the runner imports this).
 //!
 //! `Display` is one line starting with `aura-db: ` and says what the runner was doing; the
 //! database's own words are the [`SqlError`] source, so a chain printer (`{e}: {source}…`)
 //! shows both once.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::result::Error as DieselError;
@@ -90,19 +90,16 @@ pub struct MigrationFailure {
     pub cause: SqlError,
 }
 
-/// Why `migrate`, `status` or `reset` failed. Every text starts with `aura-db: `.
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why `migrate`, `status` or `reset` failed, beyond connecting (a session that cannot
+/// connect is the crate's [`Error::Connect`](crate::Error::Connect),
+/// [`Error::Auth`](crate::Error::Auth), … as any connection). Every text starts with
+/// `aura-db: `.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MigrateError {
     /// Called with an empty URL. The text is load-bearing: tests assert it.
     #[error("aura-db: migrate URL is empty (set AURA_DB_MIGRATE_URL or the POSTGRES_* variables)")]
     EmptyUrl,
-
-    /// The URL is invalid, or the session could not be opened (refused, login rejected):
-    /// the crate's [`Error`](crate::Error) from its one connect path, shown as is. Reach it
-    /// with `source().downcast_ref::<aura_db::Error>()`.
-    #[error(transparent)]
-    Session(Arc<dyn std::error::Error + Send + Sync>),
 
     /// No schema of the migrate role's search_path exists and is usable: there is nowhere
     /// to keep the tracking tables.
@@ -266,11 +263,6 @@ impl MigrateError {
             step: step.into(),
             cause: SqlError::from_diesel(err),
         }
-    }
-
-    /// The session could not be opened.
-    pub(crate) fn session(err: impl std::error::Error + Send + Sync + 'static) -> Self {
-        MigrateError::Session(Arc::new(err))
     }
 }
 
