@@ -10,6 +10,8 @@ mod ping;
 mod pool;
 mod roles;
 mod sqlstate;
+mod stats;
+pub mod telemetry;
 mod tls;
 mod tx;
 
@@ -29,6 +31,8 @@ pub use roles::{
     MAX_PASSWORD_BYTES, RolesReport, RolesSpec, ensure_roles, ensure_roles_with, validate_password,
 };
 pub use tls::{RootCert, SslMode, TlsFailure, TlsSettings};
+pub use stats::PoolStats;
+pub use telemetry::DbAttributes;
 pub use tx::{Isolation, TxBody, TxOptions, with_tx, with_tx_opts};
 
 /// Re-exported so callers name the same connection type as the pool.

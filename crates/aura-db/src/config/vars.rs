@@ -38,6 +38,8 @@ pub const AURA_DB_CHECKOUT_TIMEOUT: &str = "AURA_DB_CHECKOUT_TIMEOUT";
 pub const AURA_DB_STATEMENT_TIMEOUT: &str = "AURA_DB_STATEMENT_TIMEOUT";
 /// `application_name` of connections.
 pub const AURA_DB_APPLICATION_NAME: &str = "AURA_DB_APPLICATION_NAME";
+/// Threshold of the slow-operation warning (`0` or `off`: none).
+pub const AURA_DB_SLOW_OP: &str = "AURA_DB_SLOW_OP";
 /// Must be `1` for `aura db reset`.
 pub const AURA_RESET_YES: &str = "AURA_RESET_YES";
 
@@ -62,6 +64,7 @@ pub const ALL: &[&str] = &[
     AURA_DB_CHECKOUT_TIMEOUT,
     AURA_DB_STATEMENT_TIMEOUT,
     AURA_DB_APPLICATION_NAME,
+    AURA_DB_SLOW_OP,
 ];
 
 /// How errors name each field: environment variables, or builder methods.
