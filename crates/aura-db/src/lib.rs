@@ -30,9 +30,9 @@ pub use pool::{Pool, PoolState, PooledConn, mark_broken, open, open_with};
 pub use roles::{
     MAX_PASSWORD_BYTES, RolesReport, RolesSpec, ensure_roles, ensure_roles_with, validate_password,
 };
-pub use tls::{RootCert, SslMode, TlsFailure, TlsSettings};
 pub use stats::PoolStats;
 pub use telemetry::DbAttributes;
+pub use tls::{RootCert, SslMode, TlsFailure, TlsSettings};
 pub use tx::{Isolation, TxBody, TxOptions, with_tx, with_tx_opts};
 
 /// Re-exported so callers name the same connection type as the pool.

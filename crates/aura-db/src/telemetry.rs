@@ -83,7 +83,7 @@ pub fn operation_span(attrs: &DbAttributes, op: &'static str, collection: &'stat
 }
 
 /// The span of one [`crate::with_tx`]: `db.operation.name` is `transaction`; recorded
-/// later: `db.transaction.outcome` (`commit` / `rollback`), `error.type`,
+/// later: `db.transaction.begin` (the `BEGIN …` statement), `db.transaction.outcome` (`commit` / `rollback`), `error.type`,
 /// `db.response.status_code`.
 pub(crate) fn transaction_span(attrs: &DbAttributes) -> Span {
     tracing::info_span!(
@@ -93,7 +93,7 @@ pub(crate) fn transaction_span(attrs: &DbAttributes) -> Span {
         db.namespace = %attrs.namespace,
         server.address = %attrs.address,
         server.port = attrs.port,
-        db.query.text = Empty,
+        db.transaction.begin = Empty,
         db.transaction.outcome = Empty,
         error.type = Empty,
         db.response.status_code = Empty,
@@ -190,7 +190,12 @@ mod tests {
     #[test]
     fn variant_name_shows_only_the_name() {
         let secret = "planted-secret".to_owned();
-        assert_eq!(variant_name(&E::Query { message: secret.clone() }), "Query");
+        assert_eq!(
+            variant_name(&E::Query {
+                message: secret.clone()
+            }),
+            "Query"
+        );
         assert_eq!(variant_name(&E::Closed), "Closed");
         assert_eq!(variant_name(&E::Wrapped(secret)), "Wrapped");
     }

@@ -109,7 +109,9 @@ where
     let start = tokio::time::Instant::now();
     let result = if pool.tracing() {
         let span = telemetry::transaction_span(pool.attributes());
-        run(pool, options, body, &span).instrument(span.clone()).await
+        run(pool, options, body, &span)
+            .instrument(span.clone())
+            .await
     } else {
         run(pool, options, body, &Span::none()).await
     };
@@ -136,7 +138,7 @@ where
     let conn: &mut AsyncPgConnection = &mut conn;
     let begin = options.begin_sql();
     if traced {
-        span.record("db.query.text", begin.as_str());
+        span.record("db.transaction.begin", begin.as_str());
     }
     AnsiTransactionManager::begin_transaction_sql(conn, &begin)
         .await
