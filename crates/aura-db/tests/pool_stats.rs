@@ -43,7 +43,11 @@ async fn stats_add_up_after_checkouts_a_timeout_and_a_failed_connect() {
     let b = pool.get().await.unwrap();
     let s = pool.stats();
     assert_eq!((s.size, s.idle, s.in_use), (2, 0, 2), "{s:?}");
-    assert_eq!((s.connects, s.checkouts, s.checkout_waits), (2, 7, 2), "{s:?}");
+    assert_eq!(
+        (s.connects, s.checkouts, s.checkout_waits),
+        (2, 7, 2),
+        "{s:?}"
+    );
     let waiter = tokio::spawn({
         let pool = pool.clone();
         async move { pool.get().await.map(|_| ()) }
@@ -56,7 +60,10 @@ async fn stats_add_up_after_checkouts_a_timeout_and_a_failed_connect() {
     assert_eq!(s.timeouts, 1, "{s:?}");
     assert_eq!(s.waiters, 0, "{s:?}");
     assert_eq!(s.checkout_waits, 3, "{s:?}");
-    assert_eq!(s.checkouts, 7, "a timed-out checkout is not a checkout: {s:?}");
+    assert_eq!(
+        s.checkouts, 7,
+        "a timed-out checkout is not a checkout: {s:?}"
+    );
     assert!(
         s.checkout_wait_time >= Duration::from_millis(300),
         "the timed-out wait alone was 300ms: {s:?}"
