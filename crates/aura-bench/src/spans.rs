@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::ensure;
-use aura_store::{ConversationStore, PgStore, TurnStore};
+use aura_store::{ConversationStore, PgStore, StoreError, TurnDraft, TurnRole, TurnStore};
 use aura_testkit::TestDb;
 
+use crate::harness::side;
 use crate::report::{Check, Row};
 use crate::workloads::{Bench, MainData, POOL, Sides, TASKS, compared, new_turn, side_over};
 
@@ -69,7 +70,35 @@ pub async fn w9(b: &Bench, db: &TestDb, s: &Sides, d: &MainData) -> anyhow::Resu
         })
         .on(&off_backends),
     ];
-    let mut rows = Vec::new();
+    // The wrapper alone: an append refused by its input check, before any SQL or checkout,
+    // so the difference between the sides is the span machinery (no check: the ratio is
+    // against a call that does next to nothing; read the cpu/op columns).
+    let target = d.empty[0];
+    let refused = |name: &'static str, store: &PgStore| {
+        let store = store.clone();
+        side(name, move |_, _| {
+            let store = store.clone();
+            async move {
+                let refused = store
+                    .append_turn(target, TurnDraft::new(TurnRole::User, ""))
+                    .await;
+                ensure!(matches!(refused, Err(StoreError::InvalidInput { .. })));
+                Ok(())
+            }
+        })
+    };
+    let wrapper = vec![refused("spans", &on), refused("no-spans", &off)];
+    let mut rows = vec![Row::Compare(
+        compared(
+            "W9",
+            "append_turn refused before SQL (the wrapper alone), spans on/off",
+            1,
+            b.plan,
+            &wrapper,
+            None,
+        )
+        .await?,
+    )];
     for (name, sides) in [
         ("get_conversation (W1), spans on/off", &get),
         ("append_turn (W2), spans on/off", &append),

@@ -185,14 +185,16 @@ impl Pool {
             return self.checkout().await;
         }
         let span = telemetry::checkout_span(&self.inner.attrs, self.inner.settings.max_conns);
+        if span.is_disabled() {
+            // No subscriber listens: nothing to time or record.
+            return self.checkout().await;
+        }
         let start = Instant::now();
         let got = self.checkout().instrument(span.clone()).await;
-        if !span.is_disabled() {
-            let waited = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
-            span.record("db.client.connection.wait_time_us", waited);
-            if let Err(err) = &got {
-                telemetry::record_db_error(&span, err);
-            }
+        let waited = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        span.record("db.client.connection.wait_time_us", waited);
+        if let Err(err) = &got {
+            telemetry::record_db_error(&span, err);
         }
         got
     }

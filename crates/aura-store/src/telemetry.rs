@@ -38,17 +38,21 @@ pub(crate) async fn traced<T: Returned>(
         return result;
     }
     let span = db_telemetry::operation_span(pool.attributes(), op, collection);
+    if span.is_disabled() {
+        // No subscriber listens to the span (the warning may still have one).
+        let result = operation.await;
+        db_telemetry::warn_if_slow(threshold, op, start.elapsed());
+        return result;
+    }
     let result = operation.instrument(span.clone()).await;
     let elapsed = start.elapsed();
-    if !span.is_disabled() {
-        match &result {
-            Ok(value) => {
-                if let Some(rows) = value.rows() {
-                    span.record("db.response.returned_rows", rows);
-                }
+    match &result {
+        Ok(value) => {
+            if let Some(rows) = value.rows() {
+                span.record("db.response.returned_rows", rows);
             }
-            Err(err) => db_telemetry::record_error(&span, &variant_name(err), err.sqlstate()),
         }
+        Err(err) => db_telemetry::record_error(&span, &variant_name(err), err.sqlstate()),
     }
     span.in_scope(|| db_telemetry::warn_if_slow(threshold, op, elapsed));
     result
