@@ -135,11 +135,9 @@ async fn spans_carry_the_attributes_and_no_secret_or_content() {
     .await
     .unwrap();
     let rolled_back: Result<(), aura_db::Error> = aura_db::with_tx(pool, async |conn| {
-        let err = conn
-            .batch_execute("SELECT 1/0")
+        conn.batch_execute("SELECT 1/0")
             .await
-            .map_err(aura_db::Error::from);
-        err
+            .map_err(aura_db::Error::from)
     })
     .await;
     assert!(rolled_back.is_err());
