@@ -13,7 +13,6 @@ mod listing;
 mod not_found;
 mod requests;
 mod runs;
-mod telemetry;
 mod tls;
 mod turns;
 mod unavailable;

@@ -1,6 +1,10 @@
 //! Spans and events at TRACE during a whole run (test database, migrations, pool, store
 //! operations that succeed and fail, `with_tx` committing and rolling back) carry the
 //! OpenTelemetry attributes, and never a planted password nor planted content.
+//!
+//! A test binary of its own: tracing caches each callsite's interest process-wide, and a
+//! span first reached by a parallel test thread without a subscriber could be missed by
+//! this thread's `set_default` subscriber.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
