@@ -13,6 +13,7 @@ mod harness;
 mod raw;
 mod report;
 mod seed;
+mod spans;
 mod stats;
 mod workloads;
 
@@ -33,7 +34,7 @@ struct Args {
     /// Short run (under 2 minutes): fewer, shorter rounds; W4 at 10,000 conversations only.
     #[arg(long)]
     quick: bool,
-    /// Only these workloads (comma-separated: W1,W2,…,W8).
+    /// Only these workloads (comma-separated: W1,W2,…,W9).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Rounds per compared row (default 5, quick 3).
@@ -110,7 +111,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         report.machine.cores, report.machine.postgres, report.machine.load_before
     );
 
-    if ["W1", "W2", "W3", "W5"].iter().any(|w| args.wants(w)) {
+    if ["W1", "W2", "W3", "W5", "W9"].iter().any(|w| args.wants(w)) {
         let data = MainData::seed(&main_db).await?;
         let sides = Sides::open(&main_db, bench.raw_fifo).await?;
         if args.wants("W1") {
@@ -130,6 +131,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         if args.wants("W5") {
             report.rows.push(workloads::w5(&bench, &sides).await?);
+        }
+        if args.wants("W9") {
+            report
+                .rows
+                .extend(spans::w9(&bench, &main_db, &sides, &data).await?);
         }
     }
     drop(main_db);

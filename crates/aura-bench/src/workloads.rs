@@ -5,6 +5,7 @@
 //!   and 1M conversations: aura-store against raw tokio-postgres, A B A B.
 //! - W5 pool checkout + return; W6 migrate a fresh database; W7 `TestDb::new`.
 //! - W8 W1 over TLS (verify-full), on the TLS-only test cluster.
+//! - W9 (in `crate::spans`) W1 and W2 with spans against the same with spans bypassed.
 //!
 //! Before measuring, each compared row runs both sides once and checks they return the same
 //! thing, so the raw side is an equivalent and not a shortcut.
@@ -158,17 +159,17 @@ impl MainData {
     }
 }
 
-fn pick(ids: &[ConversationId], task: usize, i: u64) -> ConversationId {
+pub(crate) fn pick(ids: &[ConversationId], task: usize, i: u64) -> ConversationId {
     ids[(mix(task, i) % ids.len() as u64) as usize]
 }
 
-fn new_turn() -> TurnDraft<'static> {
+pub(crate) fn new_turn() -> TurnDraft<'static> {
     TurnDraft::new(TurnRole::Assistant, CONTENT).tokens(12, 34)
 }
 
 /// Runs the sides alternately and makes a row: `min_ratio` checks aura against the stricter
 /// of `raw` and `raw-fifo`; rows with more tasks than connections check aura's fairness.
-async fn compared(
+pub(crate) async fn compared(
     id: &str,
     name: &str,
     tasks: usize,
@@ -266,7 +267,7 @@ pub async fn w1(b: &Bench, s: &Sides, d: &MainData) -> anyhow::Result<Vec<Row>> 
 }
 
 /// A side whose every call works on one conversation of `ids`, picked by task and call.
-fn side_over<F, Fut>(name: &'static str, ids: &Arc<Vec<ConversationId>>, op: F) -> Side
+pub(crate) fn side_over<F, Fut>(name: &'static str, ids: &Arc<Vec<ConversationId>>, op: F) -> Side
 where
     F: Fn(ConversationId) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,

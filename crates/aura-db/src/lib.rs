@@ -13,7 +13,9 @@ mod pool;
 mod provision;
 mod roles;
 mod sqlstate;
+mod stats;
 mod tcp;
+pub mod telemetry;
 mod tls;
 mod tx;
 
@@ -37,7 +39,9 @@ pub use roles::{
     MAX_PASSWORD_BYTES, MIGRATE_LOCK_TIMEOUT, RolesReport, RolesSpec, ensure_roles,
     ensure_roles_with, validate_password,
 };
+pub use stats::PoolStats;
 pub use tcp::TcpSettings;
+pub use telemetry::DbAttributes;
 pub use tls::{RootCert, SslMode, TlsFailure, TlsSettings};
 
 /// The schema of Aura's tables: always `aura` (diesel's `table!` definitions and the

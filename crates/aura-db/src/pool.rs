@@ -33,11 +33,14 @@ use diesel_async::{
 };
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::config::{Config, PoolSettings};
 use crate::connect::ConnectSpec;
 use crate::error::{Error, fmt_duration};
 use crate::lc_messages::LcMessagesCheck;
+use crate::stats::{Counters, PoolStats};
+use crate::telemetry::{self, DbAttributes};
 
 /// A pool of connections as the app role. Cheap to clone; clones share the pool.
 #[derive(Clone)]
@@ -53,6 +56,10 @@ struct Inner {
     lc_messages: Arc<LcMessagesCheck>,
     settings: PoolSettings,
     target: String,
+    counters: Arc<Counters>,
+    attrs: DbAttributes,
+    /// Spans on (the default) or off ([`Pool::set_tracing`]).
+    tracing: AtomicBool,
 }
 
 /// A connection checked out of the [`Pool`]; returned to it on drop.
@@ -126,6 +133,8 @@ pub async fn open_with(dsn: &crate::Dsn, settings: &PoolSettings) -> Result<Pool
     let (connect_errors, _) = watch::channel(None);
     let closing = Arc::new(Closing::default());
     let lc_messages = Arc::new(LcMessagesCheck::default());
+    let counters = Arc::new(Counters::default());
+    let attrs = DbAttributes::of(&dsn.pg_config());
     let builder = bb8::Pool::builder()
         .max_size(settings.max_conns)
         .min_idle(Some(settings.min_conns).filter(|n| *n > 0))
@@ -144,6 +153,8 @@ pub async fn open_with(dsn: &crate::Dsn, settings: &PoolSettings) -> Result<Pool
         spec,
         closing: closing.clone(),
         lc_messages: lc_messages.clone(),
+        counters: counters.clone(),
+        attrs: attrs.clone(),
     };
     let bb8 = if settings.min_conns > 0 {
         builder.build(manager).await?
@@ -160,6 +171,9 @@ pub async fn open_with(dsn: &crate::Dsn, settings: &PoolSettings) -> Result<Pool
             lc_messages,
             settings: settings.clone(),
             target,
+            counters,
+            attrs,
+            tracing: AtomicBool::new(true),
         }),
     })
 }
@@ -172,7 +186,30 @@ impl Pool {
     /// connection was needed and could not be made; [`Error::PoolClosed`] after
     /// [`Pool::close`], at once, also for a call that was waiting when the pool was closed.
     pub async fn get(&self) -> Result<PooledConn, Error> {
+        if !self.tracing() {
+            return self.checkout().await;
+        }
+        let span = telemetry::checkout_span(&self.inner.attrs, self.inner.settings.max_conns);
+        if span.is_disabled() {
+            // No subscriber listens: nothing to time or record.
+            return self.checkout().await;
+        }
+        let start = Instant::now();
+        let got = self.checkout().instrument(span.clone()).await;
+        let waited = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        span.record("db.client.connection.wait_time_us", waited);
+        if let Err(err) = &got {
+            telemetry::record_db_error(&span, err);
+        }
+        got
+    }
+
+    /// [`Pool::get`] without its span.
+    async fn checkout(&self) -> Result<PooledConn, Error> {
         let inner = &self.inner;
+        // Set while this checkout waits: counts it in `PoolStats::waiters`, then in
+        // `checkout_waits` and `checkout_wait_time`.
+        let mut waiting = None;
         let start = Instant::now();
         let deadline = start + inner.settings.checkout_timeout;
         // A free permit is taken at once (tokio hands released permits to queued waiters
@@ -181,12 +218,14 @@ impl Pool {
             Ok(permit) => permit,
             Err(TryAcquireError::Closed) => return Err(self.closed_error()),
             Err(TryAcquireError::NoPermits) => {
+                waiting = Some(inner.counters.wait());
                 match tokio::time::timeout_at(deadline, inner.gate.clone().acquire_owned()).await {
                     Ok(Ok(permit)) => permit,
                     Ok(Err(_closed)) => return Err(self.closed_error()),
                     // Timed out at the deadline: the wait was the whole checkout timeout
                     // (timer slack is not worth a "5.001s" in the message).
                     Err(_) => {
+                        inner.counters.timed_out();
                         return Err(Error::PoolExhausted {
                             max: inner.settings.max_conns,
                             waited: inner.settings.checkout_timeout,
@@ -209,7 +248,9 @@ impl Pool {
             let first = std::future::poll_fn(|cx| Poll::Ready(checkout.as_mut().poll(cx))).await;
             let got = match first {
                 Poll::Ready(got) => got,
-                Poll::Pending => tokio::select! {
+                Poll::Pending => {
+                    waiting.get_or_insert_with(|| inner.counters.wait());
+                    tokio::select! {
                     biased;
                     got = &mut checkout => got,
                     _ = errors.changed() => {
@@ -222,7 +263,8 @@ impl Pool {
                     () = tokio::time::sleep_until(deadline) => {
                         return Err(self.new_connection_timeout(start.elapsed()));
                     }
-                },
+                    }
+                }
             };
             match got {
                 Ok(mut conn) => {
@@ -237,6 +279,8 @@ impl Pool {
                         drop(conn);
                         continue;
                     }
+                    inner.counters.checked_out();
+                    drop(waiting);
                     return Ok(PooledConn { conn, permit });
                 }
                 Err(bb8::RunError::User(err)) => return Err(err),
@@ -248,6 +292,7 @@ impl Pool {
     }
 
     fn new_connection_timeout(&self, waited: Duration) -> Error {
+        self.inner.counters.timed_out();
         Error::Connect {
             target: self.inner.target.clone(),
             cause: format!(
@@ -346,6 +391,40 @@ impl Pool {
         &self.inner.target
     }
 
+    /// The pool's gauges and counters (see [`PoolStats`]): for metrics.
+    pub fn stats(&self) -> PoolStats {
+        let inner = &self.inner;
+        let bb8 = inner.bb8.state();
+        let mut stats = PoolStats {
+            size: bb8.connections,
+            max_size: inner.settings.max_conns,
+            idle: bb8.idle_connections,
+            in_use: self.state().in_use,
+            closed_broken: bb8.statistics.connections_closed_broken,
+            closed_idle: bb8.statistics.connections_closed_idle_timeout,
+            ..PoolStats::default()
+        };
+        inner.counters.fill(&mut stats);
+        stats
+    }
+
+    /// The database, host and port the pool's spans name (no user, no password).
+    pub fn attributes(&self) -> &DbAttributes {
+        &self.inner.attrs
+    }
+
+    /// Turns this pool's spans (checkouts, [`crate::with_tx`]) off or back on, for every
+    /// clone. For measuring what the spans cost; with no subscriber listening they are
+    /// already next to free, so production code has no reason to call this.
+    pub fn set_tracing(&self, on: bool) {
+        self.inner.tracing.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether this pool makes spans ([`Pool::set_tracing`]).
+    pub fn tracing(&self) -> bool {
+        self.inner.tracing.load(Ordering::Relaxed)
+    }
+
     /// Open and idle connection counts.
     pub fn state(&self) -> PoolState {
         let s = self.inner.bb8.state();
@@ -422,6 +501,8 @@ struct Manager {
     closing: Arc<Closing>,
     /// Warns once when the server's messages are not English (see `crate::lc_messages`).
     lc_messages: Arc<LcMessagesCheck>,
+    counters: Arc<Counters>,
+    attrs: DbAttributes,
 }
 
 impl ManageConnection for Manager {
@@ -435,7 +516,16 @@ impl ManageConnection for Manager {
                 target: self.spec.target().to_owned(),
             });
         }
-        let mut conn = self.spec.connect().await?;
+        let span = telemetry::connect_span(&self.attrs);
+        let made = self.spec.connect().instrument(span.clone()).await;
+        self.counters.connected(made.is_ok());
+        let mut conn = match made {
+            Ok(conn) => conn,
+            Err(err) => {
+                telemetry::record_db_error(&span, &err);
+                return Err(err);
+            }
+        };
         self.lc_messages.once(&mut conn, self.spec.target()).await;
         Ok(conn)
     }

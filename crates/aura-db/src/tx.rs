@@ -10,8 +10,11 @@
 
 use diesel_async::{AnsiTransactionManager, AsyncPgConnection, TransactionManager};
 
+use tracing::{Instrument, Span};
+
 use crate::error::Error;
 use crate::pool::Pool;
+use crate::telemetry;
 
 /// An `async` closure taking the connection, whose future is `Send` (so `with_tx` can run
 /// inside `tokio::spawn`). Implemented for every such closure; you never implement it.
@@ -103,19 +106,61 @@ where
     E: From<Error> + Send,
     T: Send,
 {
-    let mut conn = pool.get().await?;
+    let start = tokio::time::Instant::now();
+    let result = if pool.tracing() {
+        let span = telemetry::transaction_span(pool.attributes());
+        run(pool, options, body, &span)
+            .instrument(span.clone())
+            .await
+    } else {
+        run(pool, options, body, &Span::none()).await
+    };
+    telemetry::warn_if_slow(pool.settings().slow_op, "transaction", start.elapsed());
+    result
+}
+
+/// [`with_tx_opts`] inside its span: records the statement that began the transaction,
+/// its outcome and its own failures (begin, commit) on `span`.
+async fn run<T, E, F>(pool: &Pool, options: TxOptions, body: F, span: &Span) -> Result<T, E>
+where
+    for<'c> F: AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, E>
+        + TxBody<&'c mut AsyncPgConnection, Result<T, E>, Fut: Send>
+        + Send,
+    E: From<Error> + Send,
+    T: Send,
+{
+    let traced = !span.is_disabled();
+    let mut conn = pool.get().await.inspect_err(|e| {
+        if traced {
+            telemetry::record_db_error(span, e);
+        }
+    })?;
     let conn: &mut AsyncPgConnection = &mut conn;
-    AnsiTransactionManager::begin_transaction_sql(conn, &options.begin_sql())
+    let begin = options.begin_sql();
+    if traced {
+        span.record("db.transaction.begin", begin.as_str());
+    }
+    AnsiTransactionManager::begin_transaction_sql(conn, &begin)
         .await
-        .map_err(Error::from)?;
+        .map_err(Error::from)
+        .inspect_err(|e| telemetry::record_db_error(span, e))?;
     match body(&mut *conn).await {
         Ok(value) => {
             AnsiTransactionManager::commit_transaction(conn)
                 .await
-                .map_err(Error::commit)?;
+                .map_err(Error::commit)
+                .inspect_err(|e| telemetry::record_db_error(span, e))?;
+            if traced {
+                span.record("db.transaction.outcome", "commit");
+            }
             Ok(value)
         }
         Err(err) => {
+            // The body's error is the caller's to classify (the store's operation span
+            // records it); this span says the transaction rolled back.
+            if traced {
+                span.record("db.transaction.outcome", "rollback");
+            }
             if let Err(rollback) = AnsiTransactionManager::rollback_transaction(conn).await {
                 // The connection is now marked broken and will be discarded; the body's
                 // error is the one the caller needs.

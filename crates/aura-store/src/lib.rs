@@ -8,6 +8,7 @@ mod keys;
 pub mod limits;
 mod pg;
 mod sql;
+mod telemetry;
 mod traits;
 mod views;
 
@@ -31,7 +32,9 @@ pub use aura_schema::{
 /// Re-exported so opening a store needs only this crate: the configuration (from the
 /// environment or a builder), the pool, and the error a [`StoreError::Unavailable`] or
 /// [`StoreError::Database`] carries.
-pub use aura_db::{Config, ConfigBuilder, Error as DbError, Pool, PoolSettings, PoolState};
+pub use aura_db::{
+    Config, ConfigBuilder, DbAttributes, Error as DbError, Pool, PoolSettings, PoolState, PoolStats,
+};
 
 /// The whole of `aura-db` (pool, transactions, migrations), for what the names above do
 /// not cover: `aura_store::aura_db::with_tx`, say.

@@ -143,6 +143,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// Threshold of the slow-operation warning (see [`PoolSettings::slow_op`]); `None` or
+    /// zero: no warning.
+    pub fn slow_op(mut self, threshold: Option<Duration>) -> Self {
+        self.pool.slow_op = threshold.filter(|d| !d.is_zero());
+        self
+    }
+
     /// Validates and assembles the configuration; errors name the builder field.
     pub fn build(self) -> Result<Config, Error> {
         self.build_named(&Names::BUILDER)

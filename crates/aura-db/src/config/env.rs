@@ -70,7 +70,19 @@ pub(super) fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Con
     if let Some(v) = get(vars::AURA_DB_APPLICATION_NAME) {
         b.pool.application_name = v;
     }
+    if let Some(v) = get(vars::AURA_DB_SLOW_OP) {
+        b.pool.slow_op = parse_slow_op(vars::AURA_DB_SLOW_OP, &v)?;
+    }
     b.build_named(&Names::ENV)
+}
+
+/// `off` or a zero duration: no slow-operation warning.
+fn parse_slow_op(var: &str, v: &str) -> Result<Option<Duration>, Error> {
+    if v.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let d = parse_duration(var, v)?;
+    Ok(Some(d).filter(|d| !d.is_zero()))
 }
 
 fn parse_port(var: &str, v: &str) -> Result<u16, Error> {
@@ -301,5 +313,19 @@ mod tests {
             c.migrate_url().unwrap().redacted(),
             "postgres://aura_migrate@127.0.0.1:5432/aura"
         );
+    }
+
+    #[test]
+    fn slow_op_threshold_defaults_to_1s_and_turns_off() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.pool().slow_op, Some(Duration::from_secs(1)));
+        let c = config(&[("AURA_DB_SLOW_OP", "250ms")]).unwrap();
+        assert_eq!(c.pool().slow_op, Some(Duration::from_millis(250)));
+        for off in ["off", "OFF", "0", "0s"] {
+            let c = config(&[("AURA_DB_SLOW_OP", off)]).unwrap();
+            assert_eq!(c.pool().slow_op, None, "{off}");
+        }
+        let err = config(&[("AURA_DB_SLOW_OP", "soon")]).unwrap_err();
+        assert!(err.to_string().contains("AURA_DB_SLOW_OP"), "{err}");
     }
 }

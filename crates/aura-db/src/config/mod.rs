@@ -55,6 +55,10 @@ pub struct PoolSettings {
     pub idle_in_transaction_timeout: Duration,
     /// `application_name` of every connection (`AURA_DB_APPLICATION_NAME`, `aura`).
     pub application_name: String,
+    /// Store operations and transactions that take longer than this are logged as a
+    /// `tracing` warning naming the operation and its duration (`AURA_DB_SLOW_OP`, 1s;
+    /// `None`, or `0` / `off` in the variable: no warning).
+    pub slow_op: Option<Duration>,
 }
 
 impl Default for PoolSettings {
@@ -68,6 +72,7 @@ impl Default for PoolSettings {
             statement_timeout: Duration::from_secs(30),
             idle_in_transaction_timeout: Duration::from_secs(60),
             application_name: "aura".to_owned(),
+            slow_op: Some(Duration::from_secs(1)),
         }
     }
 }

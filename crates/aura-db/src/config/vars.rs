@@ -50,6 +50,8 @@ pub const AURA_DB_TCP_KEEPALIVE_INTERVAL: &str = "AURA_DB_TCP_KEEPALIVE_INTERVAL
 pub const AURA_DB_TCP_KEEPALIVE_RETRIES: &str = "AURA_DB_TCP_KEEPALIVE_RETRIES";
 /// Longest time sent data may stay unacknowledged (`TCP_USER_TIMEOUT`; 0: the OS default).
 pub const AURA_DB_TCP_USER_TIMEOUT: &str = "AURA_DB_TCP_USER_TIMEOUT";
+/// Threshold of the slow-operation warning (`0` or `off`: none).
+pub const AURA_DB_SLOW_OP: &str = "AURA_DB_SLOW_OP";
 /// Must be `1` for `aura db reset`.
 pub const AURA_RESET_YES: &str = "AURA_RESET_YES";
 
@@ -79,6 +81,7 @@ pub const ALL: &[&str] = &[
     AURA_DB_TCP_KEEPALIVE_INTERVAL,
     AURA_DB_TCP_KEEPALIVE_RETRIES,
     AURA_DB_TCP_USER_TIMEOUT,
+    AURA_DB_SLOW_OP,
 ];
 
 /// How errors name each field: environment variables, or builder methods.

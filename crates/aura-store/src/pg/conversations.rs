@@ -1,6 +1,5 @@
-//! [`ConversationStore`] for [`PgStore`].
+//! [`ConversationStore`](crate::ConversationStore) for [`PgStore`].
 
-use async_trait::async_trait;
 use aura_db::{AsyncPgConnection, Isolation, TxOptions};
 use aura_schema::{Conversation, ConversationId, Turn, conversations};
 use diesel::{
@@ -16,12 +15,12 @@ use crate::error::{ConflictKind, Entity, StoreError, Subject};
 use crate::input::ConversationDraft;
 use crate::limits::{self, MAX_MODEL_CHARS, MAX_TITLE_CHARS};
 use crate::sql::{LoadConversation, LoadTurns};
-use crate::traits::ConversationStore;
+use crate::telemetry::query_text;
 use crate::views::{ConversationSummary, ConversationWithTurns, ListQuery, Page};
 
-#[async_trait]
-impl ConversationStore for PgStore {
-    async fn create_conversation(
+/// The operations of [`ConversationStore`](crate::ConversationStore), each run inside its span by `super::traced`.
+impl PgStore {
+    pub(super) async fn create_conversation_body(
         &self,
         draft: ConversationDraft<'_>,
     ) -> Result<Conversation, StoreError> {
@@ -46,19 +45,21 @@ impl ConversationStore for PgStore {
                 // Column = value pairs rather than an `Insertable` struct: an `Option` field
                 // of a derived `Insertable` renders `DEFAULT` for `None`, which diesel will
                 // not cache.
-                let inserted = diesel::insert_into(conversations::table)
-                    .values((
-                        conversations::id.eq(id),
-                        conversations::title.eq(draft.title),
-                        conversations::model.eq(draft.model),
-                    ))
-                    .on_conflict(conversations::id)
-                    .do_nothing()
-                    .returning(Conversation::as_returning())
-                    .get_result(&mut *conn)
-                    .await
-                    .optional()
-                    .map_err(|e| classify_diesel(e, &subject))?;
+                let inserted = query_text(
+                    diesel::insert_into(conversations::table)
+                        .values((
+                            conversations::id.eq(id),
+                            conversations::title.eq(draft.title),
+                            conversations::model.eq(draft.model),
+                        ))
+                        .on_conflict(conversations::id)
+                        .do_nothing()
+                        .returning(Conversation::as_returning()),
+                )
+                .get_result(&mut *conn)
+                .await
+                .optional()
+                .map_err(|e| classify_diesel(e, &subject))?;
                 if let Some(created) = inserted {
                     return Ok(created);
                 }
@@ -86,7 +87,7 @@ impl ConversationStore for PgStore {
         settle(&mut conn, created)
     }
 
-    async fn get_conversation(
+    pub(super) async fn get_conversation_body(
         &self,
         id: ConversationId,
     ) -> Result<ConversationWithTurns, StoreError> {
@@ -119,7 +120,7 @@ impl ConversationStore for PgStore {
         }
     }
 
-    async fn list_conversations(
+    pub(super) async fn list_conversations_body(
         &self,
         query: ListQuery,
     ) -> Result<Page<ConversationSummary>, StoreError> {
@@ -172,9 +173,12 @@ impl ConversationStore for PgStore {
         Ok(Page { items, next })
     }
 
-    async fn delete_conversation(&self, id: ConversationId) -> Result<(), StoreError> {
+    pub(super) async fn delete_conversation_body(
+        &self,
+        id: ConversationId,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
-        let deleted = diesel::delete(conversations::table.find(id))
+        let deleted = query_text(diesel::delete(conversations::table.find(id)))
             .execute(&mut *conn)
             .await
             .map_err(StoreError::from);
@@ -201,7 +205,7 @@ struct Loaded {
 /// its `Bind/Execute` is queued (and run by the server) before the turns'.
 async fn load(conn: &AsyncPgConnection, id: ConversationId) -> QueryResult<Loaded> {
     let (mut first, mut second) = (conn, conn);
-    let conversation = LoadConversation { id }.get_result::<Conversation>(&mut first);
+    let conversation = query_text(LoadConversation { id }).get_result::<Conversation>(&mut first);
     let turns = LoadTurns {
         conversation_id: id,
     }

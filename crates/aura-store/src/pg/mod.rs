@@ -7,6 +7,7 @@
 mod conversations;
 mod requests;
 mod runs;
+mod traced;
 mod turns;
 
 use std::time::Duration;
@@ -19,12 +20,32 @@ use crate::error::StoreError;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Spans on (the default) or off ([`PgStore::with_tracing`]).
+    tracing: bool,
 }
 
 impl PgStore {
     /// A store over an open pool (app role).
     pub fn new(pool: Pool) -> Self {
-        PgStore { pool }
+        PgStore {
+            pool,
+            tracing: true,
+        }
+    }
+
+    /// Turns the `tracing` spans of this store's operations, and of its pool's checkouts
+    /// and transactions ([`Pool::set_tracing`]), off (`false`) or back on. For measuring
+    /// what the spans cost (`just bench`); with no subscriber listening they are already
+    /// next to free. The slow-operation warning stays on.
+    pub fn with_tracing(mut self, on: bool) -> Self {
+        self.tracing = on;
+        self.pool.set_tracing(on);
+        self
+    }
+
+    /// Whether this store's operations make spans ([`PgStore::with_tracing`]).
+    pub fn tracing(&self) -> bool {
+        self.tracing
     }
 
     /// Opens the pool `config` describes and wraps it (see [`aura_db::open`]).

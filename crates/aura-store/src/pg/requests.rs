@@ -1,8 +1,7 @@
-//! [`RequestStore`] for [`PgStore`].
+//! [`RequestStore`](crate::RequestStore) for [`PgStore`].
 
 use std::collections::{HashMap, HashSet};
 
-use async_trait::async_trait;
 use aura_db::{AsyncPgConnection, TxOptions};
 use aura_schema::{
     AskUserRequest, ConversationId, RequestId, RequestStatus, RunId, RunStatus, ask_user_requests,
@@ -19,11 +18,11 @@ use crate::input::RequestDraft;
 use crate::keys::{RequestKey, RunKey};
 use crate::limits;
 use crate::sql::{AnswerRequest, CreateRequest, MarkResumed};
-use crate::traits::RequestStore;
+use crate::telemetry::query_text;
 
-#[async_trait]
-impl RequestStore for PgStore {
-    async fn create_request(
+/// The operations of [`RequestStore`](crate::RequestStore), each run inside its span by `super::traced`.
+impl PgStore {
+    pub(super) async fn create_request_body(
         &self,
         conversation_id: ConversationId,
         draft: RequestDraft<'_>,
@@ -40,7 +39,7 @@ impl RequestStore for PgStore {
         let subject = Subject::row(conversation_id, key, draft.run_id);
         let mut conn = self.conn().await?;
         let created = async {
-            let created_at: Option<DateTime<Utc>> = statement
+            let created_at: Option<DateTime<Utc>> = query_text(statement)
                 .get_result(&mut &*conn)
                 .await
                 .optional()
@@ -88,7 +87,10 @@ impl RequestStore for PgStore {
         settle(&mut conn, created)
     }
 
-    async fn get_request(&self, key: RequestKey) -> Result<AskUserRequest, StoreError> {
+    pub(super) async fn get_request_body(
+        &self,
+        key: RequestKey,
+    ) -> Result<AskUserRequest, StoreError> {
         let mut conn = self.conn().await?;
         let request = ask_user_requests::table
             .find((key.conversation_id, key.id))
@@ -100,7 +102,7 @@ impl RequestStore for PgStore {
         settle(&mut conn, request)?.ok_or_else(|| StoreError::not_found(Entity::Request, key))
     }
 
-    async fn answer_request(
+    pub(super) async fn answer_request_body(
         &self,
         key: RequestKey,
         answer: &str,
@@ -108,11 +110,11 @@ impl RequestStore for PgStore {
         limits::required_text("answer", answer)?;
         let mut conn = self.conn().await?;
         let answered = async {
-            let answered = AnswerRequest {
+            let answered = query_text(AnswerRequest {
                 conversation_id: key.conversation_id,
                 id: key.id,
                 answer,
-            }
+            })
             .get_result::<AskUserRequest>(&mut &*conn)
             .await
             .optional()?;
@@ -125,7 +127,7 @@ impl RequestStore for PgStore {
         settle(&mut conn, answered)
     }
 
-    async fn mark_requests_resumed(
+    pub(super) async fn mark_requests_resumed_body(
         &self,
         conversation_id: ConversationId,
         ids: &[RequestId],
@@ -142,7 +144,7 @@ impl RequestStore for PgStore {
         .await
     }
 
-    async fn list_pending_requests(
+    pub(super) async fn list_pending_requests_body(
         &self,
         conversation_id: ConversationId,
     ) -> Result<Vec<AskUserRequest>, StoreError> {

@@ -1,6 +1,5 @@
-//! [`RunStore`] for [`PgStore`].
+//! [`RunStore`](crate::RunStore) for [`PgStore`].
 
-use async_trait::async_trait;
 use aura_db::{AsyncPgConnection, TxOptions};
 use aura_schema::{ConversationId, Run, RunId, RunStatus, runs};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
@@ -13,12 +12,12 @@ use crate::input::{RunDraft, RunEnd};
 use crate::keys::RunKey;
 use crate::limits;
 use crate::sql::{CancelPending, EndRun};
-use crate::traits::RunStore;
+use crate::telemetry::query_text;
 use crate::views::StoppedRun;
 
-#[async_trait]
-impl RunStore for PgStore {
-    async fn start_run(
+/// The operations of [`RunStore`](crate::RunStore), each run inside its span by `super::traced`.
+impl PgStore {
+    pub(super) async fn start_run_body(
         &self,
         conversation_id: ConversationId,
         draft: RunDraft,
@@ -31,18 +30,20 @@ impl RunStore for PgStore {
             // A second running run violates runs_one_running_idx (Conflict), a missing
             // conversation runs_conversation_id_fkey (NotFound): one statement either way.
             // A stored run with this id (a repeated start) inserts nothing.
-            let inserted = diesel::insert_into(runs::table)
-                .values((
-                    runs::conversation_id.eq(conversation_id),
-                    runs::id.eq(key.id),
-                    runs::status.eq(RunStatus::Running),
-                ))
-                .on_conflict((runs::conversation_id, runs::id))
-                .do_nothing()
-                .returning(Run::as_returning())
-                .get_result(&mut *conn)
-                .await
-                .optional();
+            let inserted = query_text(
+                diesel::insert_into(runs::table)
+                    .values((
+                        runs::conversation_id.eq(conversation_id),
+                        runs::id.eq(key.id),
+                        runs::status.eq(RunStatus::Running),
+                    ))
+                    .on_conflict((runs::conversation_id, runs::id))
+                    .do_nothing()
+                    .returning(Run::as_returning()),
+            )
+            .get_result(&mut *conn)
+            .await
+            .optional();
             let taken = match inserted {
                 Ok(Some(run)) => return Ok(run),
                 Ok(None) => None,
@@ -72,7 +73,7 @@ impl RunStore for PgStore {
         settle(&mut conn, run)
     }
 
-    async fn get_run(&self, key: RunKey) -> Result<Run, StoreError> {
+    pub(super) async fn get_run_body(&self, key: RunKey) -> Result<Run, StoreError> {
         let mut conn = self.conn().await?;
         let run = runs::table
             .find((key.conversation_id, key.id))
@@ -90,7 +91,11 @@ impl RunStore for PgStore {
     /// transaction rolls back and nothing changed. The server runs the second statement
     /// only after the first has finished (and waited for any `create_request` holding the
     /// run), so in READ COMMITTED it sees every request created before the stop.
-    async fn stop_run(&self, key: RunKey, reason: Option<&str>) -> Result<StoppedRun, StoreError> {
+    pub(super) async fn stop_run_body(
+        &self,
+        key: RunKey,
+        reason: Option<&str>,
+    ) -> Result<StoppedRun, StoreError> {
         if let Some(reason) = reason {
             limits::bounded_text("reason", reason)?;
         }
@@ -126,7 +131,7 @@ impl RunStore for PgStore {
         .await
     }
 
-    async fn finish_run(
+    pub(super) async fn finish_run_body(
         &self,
         key: RunKey,
         end: RunEnd,
@@ -137,12 +142,12 @@ impl RunStore for PgStore {
         }
         let mut conn = self.conn().await?;
         let finished = async {
-            let run = EndRun {
+            let run = query_text(EndRun {
                 conversation_id: key.conversation_id,
                 id: key.id,
                 status: end.status(),
                 reason,
-            }
+            })
             .get_result::<Run>(&mut &*conn)
             .await
             .optional()?;

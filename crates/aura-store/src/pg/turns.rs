@@ -1,6 +1,5 @@
-//! [`TurnStore`] for [`PgStore`].
+//! [`TurnStore`](crate::TurnStore) for [`PgStore`].
 
-use async_trait::async_trait;
 use aura_schema::{ConversationId, RunId, Turn, TurnId, turns};
 use chrono::{DateTime, Utc};
 use diesel::{OptionalExtension, QueryDsl, SelectableHelper};
@@ -13,11 +12,11 @@ use crate::input::TurnDraft;
 use crate::keys::TurnKey;
 use crate::limits;
 use crate::sql::{AppendKeyedTurn, AppendTurn, TurnRow};
-use crate::traits::TurnStore;
+use crate::telemetry::query_text;
 
-#[async_trait]
-impl TurnStore for PgStore {
-    async fn append_turn(
+/// The operations of [`TurnStore`](crate::TurnStore), each run inside its span by `super::traced`.
+impl PgStore {
+    pub(super) async fn append_turn_body(
         &self,
         conversation_id: ConversationId,
         draft: TurnDraft<'_>,
@@ -40,9 +39,16 @@ impl TurnStore for PgStore {
         let result = async {
             if draft.id.is_none() {
                 // A new id: nothing can be stored under it, no check needed.
-                return AppendTurn(row).get_result(&mut *conn).await.optional();
+                return query_text(AppendTurn(row))
+                    .get_result(&mut *conn)
+                    .await
+                    .optional();
             }
-            match AppendKeyedTurn(row).get_result(&mut *conn).await.optional() {
+            match query_text(AppendKeyedTurn(row))
+                .get_result(&mut *conn)
+                .await
+                .optional()
+            {
                 // A concurrent append of the same id committed first (see
                 // `AppendKeyedTurn`): this statement was undone; made again, it finds that
                 // turn.
@@ -75,7 +81,7 @@ impl TurnStore for PgStore {
         })
     }
 
-    async fn get_turn(&self, key: TurnKey) -> Result<Turn, StoreError> {
+    pub(super) async fn get_turn_body(&self, key: TurnKey) -> Result<Turn, StoreError> {
         let mut conn = self.conn().await?;
         let turn = turns::table
             .find((key.conversation_id, key.id))

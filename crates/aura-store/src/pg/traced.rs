@@ -1,0 +1,138 @@
+//! The store traits for [`PgStore`]: every operation runs inside its `db.operation` span
+//! (see `crate::telemetry`); the work itself is in the sibling modules.
+
+use async_trait::async_trait;
+use aura_schema::{AskUserRequest, Conversation, ConversationId, RequestId, Run, Turn};
+
+use super::PgStore;
+use crate::error::StoreError;
+use crate::input::{ConversationDraft, RequestDraft, RunDraft, RunEnd, TurnDraft};
+use crate::keys::{RequestKey, RunKey, TurnKey};
+use crate::telemetry::traced;
+use crate::traits::{ConversationStore, RequestStore, RunStore, TurnStore};
+use crate::views::{ConversationSummary, ConversationWithTurns, ListQuery, Page, StoppedRun};
+
+const CONVERSATIONS: &str = "aura.conversations";
+const TURNS: &str = "aura.turns";
+const RUNS: &str = "aura.runs";
+const REQUESTS: &str = "aura.ask_user_requests";
+
+#[async_trait]
+impl ConversationStore for PgStore {
+    async fn create_conversation(
+        &self,
+        draft: ConversationDraft<'_>,
+    ) -> Result<Conversation, StoreError> {
+        let op = self.create_conversation_body(draft);
+        traced(self, "create_conversation", CONVERSATIONS, op).await
+    }
+
+    async fn get_conversation(
+        &self,
+        id: ConversationId,
+    ) -> Result<ConversationWithTurns, StoreError> {
+        let op = self.get_conversation_body(id);
+        traced(self, "get_conversation", CONVERSATIONS, op).await
+    }
+
+    async fn list_conversations(
+        &self,
+        query: ListQuery,
+    ) -> Result<Page<ConversationSummary>, StoreError> {
+        let op = self.list_conversations_body(query);
+        traced(self, "list_conversations", CONVERSATIONS, op).await
+    }
+
+    async fn delete_conversation(&self, id: ConversationId) -> Result<(), StoreError> {
+        let op = self.delete_conversation_body(id);
+        traced(self, "delete_conversation", CONVERSATIONS, op).await
+    }
+}
+
+#[async_trait]
+impl TurnStore for PgStore {
+    async fn append_turn(
+        &self,
+        conversation_id: ConversationId,
+        draft: TurnDraft<'_>,
+    ) -> Result<Turn, StoreError> {
+        let op = self.append_turn_body(conversation_id, draft);
+        traced(self, "append_turn", TURNS, op).await
+    }
+
+    async fn get_turn(&self, key: TurnKey) -> Result<Turn, StoreError> {
+        traced(self, "get_turn", TURNS, self.get_turn_body(key)).await
+    }
+}
+
+#[async_trait]
+impl RunStore for PgStore {
+    async fn start_run(
+        &self,
+        conversation_id: ConversationId,
+        draft: RunDraft,
+    ) -> Result<Run, StoreError> {
+        let op = self.start_run_body(conversation_id, draft);
+        traced(self, "start_run", RUNS, op).await
+    }
+
+    async fn get_run(&self, key: RunKey) -> Result<Run, StoreError> {
+        traced(self, "get_run", RUNS, self.get_run_body(key)).await
+    }
+
+    async fn stop_run(&self, key: RunKey, reason: Option<&str>) -> Result<StoppedRun, StoreError> {
+        traced(self, "stop_run", RUNS, self.stop_run_body(key, reason)).await
+    }
+
+    async fn finish_run(
+        &self,
+        key: RunKey,
+        end: RunEnd,
+        reason: Option<&str>,
+    ) -> Result<Run, StoreError> {
+        let op = self.finish_run_body(key, end, reason);
+        traced(self, "finish_run", RUNS, op).await
+    }
+}
+
+#[async_trait]
+impl RequestStore for PgStore {
+    async fn create_request(
+        &self,
+        conversation_id: ConversationId,
+        draft: RequestDraft<'_>,
+    ) -> Result<AskUserRequest, StoreError> {
+        let op = self.create_request_body(conversation_id, draft);
+        traced(self, "create_request", REQUESTS, op).await
+    }
+
+    async fn get_request(&self, key: RequestKey) -> Result<AskUserRequest, StoreError> {
+        traced(self, "get_request", REQUESTS, self.get_request_body(key)).await
+    }
+
+    async fn answer_request(
+        &self,
+        key: RequestKey,
+        answer: &str,
+    ) -> Result<AskUserRequest, StoreError> {
+        let op = self.answer_request_body(key, answer);
+        traced(self, "answer_request", REQUESTS, op).await
+    }
+
+    async fn mark_requests_resumed(
+        &self,
+        conversation_id: ConversationId,
+        ids: &[RequestId],
+    ) -> Result<Vec<AskUserRequest>, StoreError> {
+        let op = self.mark_requests_resumed_body(conversation_id, ids);
+        traced(self, "mark_requests_resumed", REQUESTS, op).await
+    }
+
+    async fn list_pending_requests(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<AskUserRequest>, StoreError> {
+        let op = self.list_pending_requests_body(conversation_id);
+        traced(self, "list_pending_requests", REQUESTS, op).await
+    }
+}
