@@ -5,8 +5,9 @@
 //!   and closes it, so the server rolls back; the panic continues;
 //! - the body returns `Ok` -> `COMMIT`; a commit failure (a deferred constraint) is returned
 //!   as [`Error::Commit`] and nothing is committed;
-//! - the future is dropped at any await point -> the same as a panic: the connection, still
-//!   inside its transaction, is discarded by the pool and never reused.
+//! - the future is dropped at any await point -> the connection, still inside its
+//!   transaction, is discarded by the pool and never reused, and its running statement is
+//!   cancelled at once (see `PooledConn::arm`): nothing commits.
 
 use diesel_async::{AnsiTransactionManager, AsyncPgConnection, TransactionManager};
 
@@ -103,8 +104,23 @@ where
     E: From<Error> + Send,
     T: Send,
 {
-    let mut conn = pool.get().await?;
-    let conn: &mut AsyncPgConnection = &mut conn;
+    let mut pooled = pool.get().await?;
+    // Dropped before the end (the caller gave up), the connection is discarded and its
+    // statement cancelled (see `PooledConn::arm`).
+    pooled.arm();
+    let result = run(&mut pooled, options, body).await;
+    pooled.disarm();
+    result
+}
+
+async fn run<T, E, F>(conn: &mut AsyncPgConnection, options: TxOptions, body: F) -> Result<T, E>
+where
+    for<'c> F: AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, E>
+        + TxBody<&'c mut AsyncPgConnection, Result<T, E>, Fut: Send>
+        + Send,
+    E: From<Error> + Send,
+    T: Send,
+{
     AnsiTransactionManager::begin_transaction_sql(conn, &options.begin_sql())
         .await
         .map_err(Error::from)?;
