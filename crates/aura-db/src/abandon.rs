@@ -12,9 +12,10 @@
 //! [`crate::with_tx`] and every aura-store operation do it). Dropped while armed, the
 //! connection is marked broken, so the pool discards it instead of handing it out, and a
 //! cancel request for its session is sent on a spawned task (over the pool's TLS
-//! settings), so the server stops the statement now (it is rolled back; nothing the
-//! abandoned call did commits) rather than when it would have ended or when the server
-//! notices the closed socket.
+//! settings), so the server stops the statement now (it is rolled back) rather than when
+//! it would have ended or when the server notices the closed socket. A call dropped after
+//! the server finished its statement (reply in flight) may have committed; a late cancel
+//! then hits a session no one will use again (the connection is discarded).
 
 use std::sync::Arc;
 
