@@ -49,10 +49,10 @@ impl Frontend {
         }
     }
 
-    /// Appends `bytes` and returns the complete frames now available, in order, each as
-    /// its raw bytes (to forward) paired with nothing more: call [`Frontend::message`] on
-    /// each to look inside. An incomplete frame stays buffered. In the opaque phase the
-    /// bytes come back as one frame.
+    /// Appends `bytes` and returns the complete frames now available, in order, as raw
+    /// bytes (to forward as they are; [`Frontend::message`] looks inside one). An
+    /// incomplete frame stays buffered. In the opaque phase the bytes come back as one
+    /// frame.
     pub(crate) fn push(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
         self.pending.extend_from_slice(bytes);
         let mut frames = Vec::new();
