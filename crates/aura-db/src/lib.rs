@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod abandon;
 mod config;
 mod connect;
 mod credentials;

@@ -35,6 +35,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError, watc
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::abandon::Abandon;
 use crate::config::{Config, PoolSettings};
 use crate::connect::ConnectSpec;
 use crate::error::{Error, fmt_duration};
@@ -60,6 +61,8 @@ struct Inner {
     attrs: DbAttributes,
     /// Spans on (the default) or off ([`Pool::set_tracing`]).
     tracing: AtomicBool,
+    /// For the cancel request of an abandoned operation (see [`crate::abandon`]).
+    spec: Arc<ConnectSpec>,
 }
 
 /// A connection checked out of the [`Pool`]; returned to it on drop.
@@ -71,6 +74,7 @@ pub struct PooledConn {
     // so the next waiter finds it idle.
     conn: bb8::PooledConnection<'static, Manager>,
     permit: Permit,
+    abandon: Abandon,
 }
 
 /// A checkout's place in the pool, from the moment `get()` takes it: the semaphore permit,
@@ -111,7 +115,9 @@ impl Drop for Returned {
 
 impl Drop for PooledConn {
     /// After [`Pool::close`], the connection is closed on return instead of kept idle.
+    /// Dropped mid-operation (armed), it is discarded and its statement cancelled.
     fn drop(&mut self) {
+        self.abandon.on_drop(&mut self.conn);
         if self.permit.returned.0.is_closed() {
             mark_broken(&mut self.conn);
         }
@@ -149,6 +155,7 @@ pub async fn open_with(dsn: &crate::Dsn, settings: &PoolSettings) -> Result<Pool
             waiters: connect_errors.clone(),
             closing: closing.clone(),
         }));
+    let cancel_spec = Arc::new(spec.clone());
     let manager = Manager {
         spec,
         closing: closing.clone(),
@@ -174,6 +181,7 @@ pub async fn open_with(dsn: &crate::Dsn, settings: &PoolSettings) -> Result<Pool
             counters,
             attrs,
             tracing: AtomicBool::new(true),
+            spec: cancel_spec,
         }),
     })
 }
@@ -281,7 +289,12 @@ impl Pool {
                     }
                     inner.counters.checked_out();
                     drop(waiting);
-                    return Ok(PooledConn { conn, permit });
+                    let abandon = Abandon::new(inner.spec.clone());
+                    return Ok(PooledConn {
+                        conn,
+                        permit,
+                        abandon,
+                    });
                 }
                 Err(bb8::RunError::User(err)) => return Err(err),
                 Err(bb8::RunError::TimedOut) => {
@@ -473,6 +486,26 @@ impl PooledConn {
     /// Marks this connection so the pool closes it on return (see [`mark_broken`]).
     pub fn mark_broken(&mut self) {
         mark_broken(&mut self.conn);
+    }
+
+    /// Arms the connection for an operation: until [`PooledConn::disarm`], dropping it
+    /// (the caller abandoned the call mid-statement) cancels its running statement and
+    /// makes the pool discard it, so no caller is ever handed a connection still busy with
+    /// an abandoned statement (see `abandon.rs`). [`crate::with_tx`] arms its connection;
+    /// call this around your own statements on a connection from [`Pool::get`].
+    pub fn arm(&mut self) {
+        self.abandon.arm();
+    }
+
+    /// Ends the operation [`PooledConn::arm`] began: the connection goes back to the pool
+    /// as usual when dropped.
+    pub fn disarm(&mut self) {
+        self.abandon.disarm();
+    }
+
+    /// True between [`PooledConn::arm`] and [`PooledConn::disarm`].
+    pub fn is_armed(&self) -> bool {
+        self.abandon.is_armed()
     }
 
     /// True when the connection can no longer be used (closed socket, open or failed

@@ -5,8 +5,9 @@
 //!   and closes it, so the server rolls back; the panic continues;
 //! - the body returns `Ok` -> `COMMIT`; a commit failure (a deferred constraint) is returned
 //!   as [`Error::Commit`] and nothing is committed;
-//! - the future is dropped at any await point -> the same as a panic: the connection, still
-//!   inside its transaction, is discarded by the pool and never reused.
+//! - the future is dropped at any await point -> the connection, still inside its
+//!   transaction, is discarded by the pool and never reused, and its running statement is
+//!   cancelled at once (see `PooledConn::arm`): nothing commits.
 
 use diesel_async::{AnsiTransactionManager, AsyncPgConnection, TransactionManager};
 
@@ -129,13 +130,34 @@ where
     E: From<Error> + Send,
     T: Send,
 {
-    let traced = !span.is_disabled();
-    let mut conn = pool.get().await.inspect_err(|e| {
-        if traced {
+    let mut pooled = pool.get().await.inspect_err(|e| {
+        if !span.is_disabled() {
             telemetry::record_db_error(span, e);
         }
     })?;
-    let conn: &mut AsyncPgConnection = &mut conn;
+    // Dropped before the end (the caller gave up), the connection is discarded and its
+    // statement cancelled (see `PooledConn::arm`).
+    pooled.arm();
+    let result = in_tx(&mut pooled, options, body, span).await;
+    pooled.disarm();
+    result
+}
+
+/// BEGIN, the body, then COMMIT or ROLLBACK on `conn`, recorded on `span`.
+async fn in_tx<T, E, F>(
+    conn: &mut AsyncPgConnection,
+    options: TxOptions,
+    body: F,
+    span: &Span,
+) -> Result<T, E>
+where
+    for<'c> F: AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, E>
+        + TxBody<&'c mut AsyncPgConnection, Result<T, E>, Fut: Send>
+        + Send,
+    E: From<Error> + Send,
+    T: Send,
+{
+    let traced = !span.is_disabled();
     let begin = options.begin_sql();
     if traced {
         span.record("db.transaction.begin", begin.as_str());

@@ -77,10 +77,14 @@ impl PgStore {
         self.pool.is_closed()
     }
 
-    /// A connection of the pool; [`StoreError::Closed`] once the store is closed (the
-    /// pool's [`aura_db::Error::PoolClosed`]).
+    /// A connection for one operation, armed (see [`PooledConn::arm`]): an operation
+    /// dropped by its caller before [`settle`] cancels its statement and the connection is
+    /// discarded, never handed to the next caller still busy. [`StoreError::Closed`] once
+    /// the store is closed (the pool's [`aura_db::Error::PoolClosed`]).
     async fn conn(&self) -> Result<PooledConn, StoreError> {
-        Ok(self.pool.get().await?)
+        let mut conn = self.pool.get().await?;
+        conn.arm();
+        Ok(conn)
     }
 
     /// [`aura_db::with_tx_opts`] on the store's pool, failing as [`StoreError::Closed`] once
@@ -96,12 +100,39 @@ impl PgStore {
     }
 }
 
-/// Passes an operation's result through; when it failed because the connection is gone
-/// ([`StoreError::Unavailable`]), first marks the connection broken ([`aura_db::mark_broken`]),
-/// so the pool discards it rather than handing it out again.
-fn settle<T>(conn: &mut AsyncPgConnection, result: Result<T, StoreError>) -> Result<T, StoreError> {
+/// Passes an operation's result through, ending the operation: the connection's statements
+/// are done (a [`PooledConn`] from [`PgStore::conn`] is disarmed); when it failed because the
+/// connection is gone ([`StoreError::Unavailable`]), first marks the connection broken
+/// ([`aura_db::mark_broken`]), so the pool discards it rather than handing it out again.
+fn settle<C, T>(conn: &mut C, result: Result<T, StoreError>) -> Result<T, StoreError>
+where
+    C: Operation + ?Sized,
+{
     if let Err(StoreError::Unavailable(_)) = &result {
-        aura_db::mark_broken(conn);
+        aura_db::mark_broken(conn.connection());
     }
+    conn.finish();
     result
+}
+
+/// What [`settle`] ends: an operation on a pooled connection, or a statement inside a
+/// transaction body (whose connection `with_tx` guards).
+trait Operation {
+    fn connection(&mut self) -> &mut AsyncPgConnection;
+    fn finish(&mut self) {}
+}
+
+impl Operation for PooledConn {
+    fn connection(&mut self) -> &mut AsyncPgConnection {
+        self
+    }
+    fn finish(&mut self) {
+        self.disarm();
+    }
+}
+
+impl Operation for AsyncPgConnection {
+    fn connection(&mut self) -> &mut AsyncPgConnection {
+        self
+    }
 }

@@ -7,6 +7,7 @@ mod caching;
 mod close;
 mod conversations;
 mod dyn_traits;
+mod faults;
 mod idempotency;
 mod invalid_input;
 mod listing;
