@@ -382,13 +382,7 @@ impl Fields {
     fn of_diesel(err: &DieselError) -> Self {
         match err {
             DieselError::DatabaseError(kind, info) => Fields {
-                sqlstate: sqlstate::of_kind(kind)
-                    .or_else(|| {
-                        matches!(kind, DatabaseErrorKind::Unknown)
-                            .then(|| sqlstate::of_message(info.message()))
-                            .flatten()
-                    })
-                    .map(str::to_owned),
+                sqlstate: sqlstate::of_diesel(err).map(str::to_owned),
                 connection_lost: matches!(
                     kind,
                     DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
@@ -487,89 +481,5 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
         format!("{ms}ms")
     } else {
         format!("{:.3}s", d.as_secs_f64())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn unknown(message: &str) -> Error {
-        Error::from(DieselError::DatabaseError(
-            DatabaseErrorKind::Unknown,
-            Box::new(message.to_owned()),
-        ))
-    }
-
-    #[test]
-    fn a_session_the_server_ended_is_a_lost_connection() {
-        for message in [
-            "terminating connection due to administrator command",
-            "terminating connection due to idle-session timeout",
-            "the database system is shutting down",
-        ] {
-            let err = unknown(message);
-            assert!(
-                matches!(
-                    err,
-                    Error::Query {
-                        connection_lost: true,
-                        ..
-                    }
-                ),
-                "{message}: {err:?}"
-            );
-            assert!(err.is_retryable(), "{message}");
-        }
-        let closed = Error::from(DieselError::DatabaseError(
-            DatabaseErrorKind::ClosedConnection,
-            Box::new("connection closed".to_owned()),
-        ));
-        assert!(closed.is_retryable());
-    }
-
-    #[test]
-    fn an_ordinary_failure_is_not_a_lost_connection() {
-        let err = unknown("relation \"nope\" does not exist");
-        assert!(!err.is_retryable(), "{err:?}");
-        let err = Error::from(DieselError::DatabaseError(
-            DatabaseErrorKind::CheckViolation,
-            Box::new("new row violates check constraint".to_owned()),
-        ));
-        assert_eq!(err.sqlstate(), Some("23514"));
-        assert!(!err.is_retryable());
-    }
-
-    #[test]
-    fn a_deadlock_keeps_its_sqlstate_and_is_retryable() {
-        let err = unknown("deadlock detected");
-        assert_eq!(err.sqlstate(), Some("40P01"));
-        assert!(err.is_retryable());
-        assert!(matches!(
-            err,
-            Error::Query {
-                connection_lost: false,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn codes_dropped_by_diesel_async_come_back_from_the_message() {
-        for (message, code) in [
-            ("canceling statement due to statement timeout", "57014"),
-            ("canceling statement due to lock timeout", "55P03"),
-            ("permission denied for table turns", "42501"),
-            (
-                "current transaction is aborted, commands ignored until end of transaction block",
-                "25P02",
-            ),
-            ("value too long for type character varying(5)", "22001"),
-        ] {
-            let err = unknown(message);
-            assert_eq!(err.sqlstate(), Some(code), "{message}");
-            assert!(!err.is_retryable(), "{message}");
-        }
-        assert_eq!(unknown("something else entirely").sqlstate(), None);
     }
 }
