@@ -190,6 +190,9 @@ async fn exhaustion_says_so_and_differs_from_a_connect_failure() {
     let config = db
         .config_builder()
         .max_conns(2)
+        // Both connections made by `open` (which waits for min_conns): the 300 ms below
+        // times only the wait for one, never a connect on a loaded machine.
+        .min_conns(2)
         .checkout_timeout(Duration::from_millis(300))
         .build()
         .unwrap();
