@@ -13,6 +13,7 @@ mod invalid_input;
 mod listing;
 mod not_found;
 mod requests;
+mod restart;
 mod runs;
 mod tls;
 mod turns;
