@@ -47,7 +47,11 @@ impl RestartLock {
     /// A database of its own on this cluster, cloned from its migrated template (as
     /// [`TestDb::new`] on the workspace cluster).
     pub async fn test_db(&self) -> TestDb {
-        TestDb::create(self.server, &format!("TEMPLATE \"{}\"", self.server.template)).await
+        TestDb::create(
+            self.server,
+            &format!("TEMPLATE \"{}\"", self.server.template),
+        )
+        .await
     }
 
     /// Restarts the server (`pg_ctl restart -m fast -w`, as the `postgres` OS user when

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use aura_store::aura_db;
 use aura_store::{
-    ConflictKind, ConversationId, ConversationStore, PgStore, RequestDraft, RunDraft,
-    RunKey, RunStore, RequestStore, StoreError, TurnDraft, TurnId, TurnRole, TurnStore,
+    ConflictKind, ConversationId, ConversationStore, PgStore, RequestDraft, RequestStore, RunDraft,
+    RunKey, RunStore, StoreError, TurnDraft, TurnId, TurnRole, TurnStore,
 };
 use aura_testkit::TestDb;
 use diesel_async::SimpleAsyncConnection;
@@ -354,7 +354,9 @@ async fn store_ops(store: &PgStore, c: ConversationId, i: u32, tally: &mut Tally
             }
         }
     }
-    tally.other.push(format!("stop_run {run:?} failed {ATTEMPTS} times"));
+    tally
+        .other
+        .push(format!("stop_run {run:?} failed {ATTEMPTS} times"));
 }
 
 /// Calls `op` until it succeeds (the same id each time: idempotent), counting each

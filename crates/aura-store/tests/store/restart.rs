@@ -146,7 +146,10 @@ async fn a_server_restart_under_load_loses_no_acknowledged_write() {
 
     // Every operation succeeded or failed as Unavailable (`bounded` turns a hang into an
     // error that is not).
-    let failures: Vec<&String> = ops.iter().filter_map(|o| o.outcome.as_ref().err()).collect();
+    let failures: Vec<&String> = ops
+        .iter()
+        .filter_map(|o| o.outcome.as_ref().err())
+        .collect();
     let other: Vec<&&String> = failures
         .iter()
         .filter(|e| !e.starts_with("unavailable"))
