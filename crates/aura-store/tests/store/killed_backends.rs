@@ -315,7 +315,7 @@ async fn store_ops(store: &PgStore, c: ConversationId, i: u32, tally: &mut Tally
         }
         Err(_) => tally.other.push("get_conversation hung".to_owned()),
     }
-    if i % 4 != 0 {
+    if !i.is_multiple_of(4) {
         return;
     }
     let run = RunKey::new(c, aura_store::RunId::new());

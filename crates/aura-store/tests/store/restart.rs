@@ -77,7 +77,7 @@ async fn a_server_restart_under_load_loses_no_acknowledged_write() {
             while !stop.load(Ordering::Relaxed) {
                 let id = ids[(task + i) % ids.len()];
                 let started = Instant::now();
-                let outcome = if i % 2 == 0 {
+                let outcome = if i.is_multiple_of(2) {
                     let turn = TurnId::new();
                     let draft = TurnDraft::new(TurnRole::User, "under restart")
                         .tokens(3, 5)
