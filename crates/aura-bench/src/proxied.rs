@@ -10,13 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use aura_store::{ConversationStore, PgStore, TurnStore};
+use aura_store::ConversationStore;
 use aura_testkit::{FaultProxy, TestDb};
 
-use crate::harness::Side;
 use crate::raw::RawPool;
 use crate::report::Row;
-use crate::workloads::{Bench, MIN_RATIO, MainData, POOL, TASKS, compared, new_turn, side_over};
+use crate::workloads::{
+    Bench, MIN_RATIO, MainData, Sides, TASKS, append_sides, compared, get_sides, side_over,
+};
 
 /// Added by the proxy in each direction.
 pub const LATENCY: Duration = Duration::from_micros(500);
@@ -27,25 +28,21 @@ const APP: &str = "aura-bench-proxied";
 /// 16 tasks, through the proxy.
 pub async fn w10(b: &Bench, db: &TestDb, d: &MainData) -> anyhow::Result<Vec<Row>> {
     let proxy = FaultProxy::for_db(db).await;
-    let config = proxy
-        .config_builder(db)
-        .max_conns(POOL as u32)
-        .min_conns(POOL as u32)
-        .max_conn_idle(Duration::from_secs(24 * 3600))
-        .application_name(APP)
-        .build()?;
-    let store = PgStore::open(&config).await?;
-    let raw = RawPool::open(config.app_url(), POOL, false).await?;
-    let aura_backends = backends(db, &store).await?;
+    let sides = Sides::open_with(db, proxy.config_builder(db), APP, false).await?;
     proxy.set_latency(LATENCY);
-    let rtt = round_trip(&raw).await?;
+    let rtt = round_trip(&sides.raw).await?;
     eprintln!("  W10: a round trip through the proxy takes {rtt:.2?} (median of 21 SELECT 1)");
 
     let full = d.full[0];
     let (a, r, n) = (
-        store.get_conversation(full).await?,
-        raw.get().await?.get_conversation(full).await?,
-        raw.get().await?.get_conversation_sequential(full).await?,
+        sides.store.get_conversation(full).await?,
+        sides.raw.get().await?.get_conversation(full).await?,
+        sides
+            .raw
+            .get()
+            .await?
+            .get_conversation_sequential(full)
+            .await?,
     );
     ensure!(
         r.as_ref() == n.as_ref()
@@ -55,9 +52,22 @@ pub async fn w10(b: &Bench, db: &TestDb, d: &MainData) -> anyhow::Result<Vec<Row
     );
 
     let name = |what: &str| format!("{what}, proxy +0.5 ms each way (RTT {rtt:.1?})");
+    let append = append_sides(&sides, d.append.clone());
+    let mut get = get_sides(&sides, &d.full);
+    let pool = sides.raw.clone();
+    let sequential = side_over("raw-seq", &d.full, move |id| {
+        let pool = pool.clone();
+        async move {
+            pool.get()
+                .await?
+                .get_conversation_sequential(id)
+                .await?
+                .context("missing")?;
+            Ok(())
+        }
+    });
+    get.push(sequential.on(&sides.raw.backends));
     let mut rows = Vec::new();
-    let append = append_sides(&store, &raw, &aura_backends, d);
-    let get = get_sides(&store, &raw, &aura_backends, d);
     for (what, sides) in [
         ("append_turn, 1,000 conversations", &append),
         ("get_conversation, 50 turns", &get),
@@ -84,117 +94,4 @@ async fn round_trip(raw: &Arc<RawPool>) -> anyhow::Result<Duration> {
     }
     times.sort();
     Ok(times[times.len() / 2])
-}
-
-/// Server process ids of the store's connections (every one opened first).
-async fn backends(db: &TestDb, store: &PgStore) -> anyhow::Result<Arc<Vec<u32>>> {
-    let mut held = Vec::new();
-    for _ in 0..POOL {
-        held.push(store.pool().get().await?);
-    }
-    drop(held);
-    let rows = db
-        .superuser_client()
-        .await
-        .query(
-            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
-            &[&db.name(), &APP],
-        )
-        .await?;
-    let pids = rows
-        .iter()
-        .map(|r| Ok(u32::try_from(r.try_get::<_, i32>(0)?)?))
-        .collect::<anyhow::Result<Vec<u32>>>()?;
-    ensure!(pids.len() == POOL, "W10: {} aura connections", pids.len());
-    Ok(Arc::new(pids))
-}
-
-fn append_sides(
-    store: &PgStore,
-    raw: &Arc<RawPool>,
-    aura_backends: &Arc<Vec<u32>>,
-    d: &MainData,
-) -> Vec<Side> {
-    let s = store.clone();
-    let aura = side_over("aura", &d.append, move |id| {
-        let store = s.clone();
-        async move {
-            store.append_turn(id, new_turn()).await?;
-            Ok(())
-        }
-    });
-    let pool = raw.clone();
-    let one = side_over("raw", &d.append, move |id| {
-        let pool = pool.clone();
-        async move {
-            let t = new_turn();
-            pool.get()
-                .await?
-                .append(id, t.role, t.content, t.input_tokens, t.output_tokens)
-                .await?;
-            Ok(())
-        }
-    });
-    let pool = raw.clone();
-    let naive = side_over("raw-3stmt", &d.append, move |id| {
-        let pool = pool.clone();
-        async move {
-            let t = new_turn();
-            pool.get()
-                .await?
-                .append_naive(id, t.role, t.content, t.input_tokens, t.output_tokens)
-                .await?;
-            Ok(())
-        }
-    });
-    vec![
-        aura.on(aura_backends),
-        one.on(&raw.backends),
-        naive.on(&raw.backends),
-    ]
-}
-
-fn get_sides(
-    store: &PgStore,
-    raw: &Arc<RawPool>,
-    aura_backends: &Arc<Vec<u32>>,
-    d: &MainData,
-) -> Vec<Side> {
-    let s = store.clone();
-    let aura = side_over("aura", &d.full, move |id| {
-        let store = s.clone();
-        async move {
-            store.get_conversation(id).await?;
-            Ok(())
-        }
-    });
-    let pool = raw.clone();
-    let pipelined = side_over("raw", &d.full, move |id| {
-        let pool = pool.clone();
-        async move {
-            pool.get()
-                .await?
-                .get_conversation(id)
-                .await?
-                .context("missing")?;
-            Ok(())
-        }
-    });
-    let pool = raw.clone();
-    let sequential = side_over("raw-seq", &d.full, move |id| {
-        let pool = pool.clone();
-        async move {
-            pool.get()
-                .await?
-                .get_conversation_sequential(id)
-                .await?
-                .context("missing")?;
-            Ok(())
-        }
-    });
-    vec![
-        aura.on(aura_backends),
-        pipelined.on(&raw.backends),
-        sequential.on(&raw.backends),
-    ]
 }
