@@ -37,6 +37,10 @@ test-pg18 *args:
 bench *args:
     cargo run --release -p aura-bench -- "$@"
 
+# Chaos soak: a mixed workload under killed backends, cut connections and server restarts, then the invariants (default 2 minutes; `just soak --short`: 25 s).
+soak *args:
+    cargo run --release -p aura-soak -- "$@"
+
 # Regenerate crates/aura-schema/src/schema.rs from the migrations.
 schema:
     scripts/schema.sh

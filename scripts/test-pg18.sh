@@ -39,13 +39,14 @@ stop() {
     local rc=$?
     echo "test-pg18: stopping the PostgreSQL 18 cluster ($dir)" >&2
     aura dev down || true
-    # The TLS-only test clusters the suite starts beside it (aura-testkit's TlsCluster).
-    for tls in "$dir-tls" "$dir-tls-expired"; do
-        if [ -d "$tls" ]; then
-            AURA_LOCALPG_DIR="$tls" aura dev down || true
+    # The test clusters the suite starts beside it: TLS-only (aura-testkit's TlsCluster)
+    # and restartable (RestartCluster).
+    for sibling in "$dir-tls" "$dir-tls-expired" "$dir-restart"; do
+        if [ -d "$sibling" ]; then
+            AURA_LOCALPG_DIR="$sibling" aura dev down || true
         fi
     done
-    if pgrep -f "$dir(-tls|-tls-expired)?/data" >/dev/null; then
+    if pgrep -f "$dir(-tls|-tls-expired|-restart)?/data" >/dev/null; then
         echo "test-pg18: postgres processes of $dir are still running" >&2
         exit 1
     fi

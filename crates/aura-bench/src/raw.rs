@@ -242,19 +242,26 @@ impl RawConn {
             self.client.query_opt(&self.st.conversation, &params),
             self.client.query(&self.st.turns, &params),
         )?;
-        let Some(row) = row else { return Ok(None) };
-        let conversation = conversation(&row)?;
-        let n = usize::try_from(conversation.turn_count).unwrap_or_default();
-        let mut turns = rows.iter().map(turn).collect::<anyhow::Result<Vec<_>>>()?;
-        if n > 0
-            && turns
-                .get(n - 1)
-                .is_none_or(|t| t.seq != conversation.turn_count)
-        {
-            bail!("torn read of conversation {id}");
-        }
-        turns.truncate(n);
-        Ok(Some((conversation, turns)))
+        row.map(|row| with_turns(id, &row, &rows)).transpose()
+    }
+
+    /// get_conversation the straightforward way: the conversation, then its turns, one
+    /// round trip each (not pipelined); the same statements and check.
+    pub async fn get_conversation_sequential(
+        &self,
+        id: ConversationId,
+    ) -> anyhow::Result<Option<WithTurns>> {
+        let uuid = id.as_uuid();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&uuid];
+        let Some(row) = self
+            .client
+            .query_opt(&self.st.conversation, &params)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let rows = self.client.query(&self.st.turns, &params).await?;
+        with_turns(id, &row, &rows).map(Some)
     }
 
     /// list_conversations: the cursor decoded, `limit + 1` rows by the same keyset
@@ -384,6 +391,23 @@ impl RawConn {
             created_at,
         })
     }
+}
+
+/// A conversation row and its turn rows, as aura-store returns them: turns cut to
+/// `turn_count` (torn is an error here: it cannot happen without concurrent deletes).
+fn with_turns(id: ConversationId, row: &Row, rows: &[Row]) -> anyhow::Result<WithTurns> {
+    let conversation = conversation(row)?;
+    let n = usize::try_from(conversation.turn_count).unwrap_or_default();
+    let mut turns = rows.iter().map(turn).collect::<anyhow::Result<Vec<_>>>()?;
+    if n > 0
+        && turns
+            .get(n - 1)
+            .is_none_or(|t| t.seq != conversation.turn_count)
+    {
+        bail!("torn read of conversation {id}");
+    }
+    turns.truncate(n);
+    Ok((conversation, turns))
 }
 
 /// aura-store's cursor encoding: base64url (no padding) of version `1`, microseconds since

@@ -74,14 +74,24 @@ pub struct Sides {
 impl Sides {
     /// Opens both pools on `db`, every connection made up front.
     pub async fn open(db: &TestDb, raw_fifo: bool) -> anyhow::Result<Sides> {
-        let config = db
-            .config_builder()
+        Sides::open_with(db, db.config_builder(), "aura-bench", raw_fifo).await
+    }
+
+    /// [`Sides::open`] with the connections `builder` describes (through a proxy, say),
+    /// aura's named `app` (its backends are found by that name).
+    pub async fn open_with(
+        db: &TestDb,
+        builder: aura_db::ConfigBuilder,
+        app: &str,
+        raw_fifo: bool,
+    ) -> anyhow::Result<Sides> {
+        let config = builder
             .max_conns(POOL as u32)
             .min_conns(POOL as u32)
             // The raw pools never close a connection: neither may aura's while it is timed
             // (reconnects would cost it time and lose its backends' CPU accounting).
             .max_conn_idle(Duration::from_secs(24 * 3600))
-            .application_name("aura-bench")
+            .application_name(app)
             .build()?;
         let store = PgStore::open(&config).await?;
         let raw = RawPool::open(config.app_url(), POOL, false).await?;
@@ -96,8 +106,8 @@ impl Sides {
         let su = db.superuser_client().await;
         let rows = su
             .query(
-                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'aura-bench'",
-                &[&db.name()],
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
+                &[&db.name(), &app],
             )
             .await?;
         let aura_backends = rows
@@ -294,7 +304,7 @@ fn raw_sides(
 }
 
 /// The sides of get_conversation over `ids`: aura, raw (and raw-fifo).
-fn get_sides(s: &Sides, ids: &Arc<Vec<ConversationId>>) -> Vec<Side> {
+pub(crate) fn get_sides(s: &Sides, ids: &Arc<Vec<ConversationId>>) -> Vec<Side> {
     let store = s.store.clone();
     let aura = side_over("aura", ids, move |id| {
         let store = store.clone();
@@ -394,44 +404,7 @@ pub async fn w2(b: &Bench, s: &Sides, d: &MainData) -> anyhow::Result<Vec<Row>> 
         n1.seq
     );
 
-    let make = |ids: Arc<Vec<ConversationId>>| {
-        let store = s.store.clone();
-        let aura = side_over("aura", &ids, move |id| {
-            let store = store.clone();
-            async move {
-                store.append_turn(id, new_turn()).await?;
-                Ok(())
-            }
-        });
-        let mut sides = raw_sides(s, aura, |name, pool| {
-            let pool = pool.clone();
-            side_over(name, &ids, move |id| {
-                let pool = pool.clone();
-                async move {
-                    let t = new_turn();
-                    pool.get()
-                        .await?
-                        .append(id, t.role, t.content, t.input_tokens, t.output_tokens)
-                        .await?;
-                    Ok(())
-                }
-            })
-        });
-        let pool = s.raw.clone();
-        let naive = side_over("raw-3stmt", &ids, move |id| {
-            let pool = pool.clone();
-            async move {
-                let t = new_turn();
-                pool.get()
-                    .await?
-                    .append_naive(id, t.role, t.content, t.input_tokens, t.output_tokens)
-                    .await?;
-                Ok(())
-            }
-        });
-        sides.push(naive.on(&s.raw.backends));
-        sides
-    };
+    let make = |ids: Arc<Vec<ConversationId>>| append_sides(s, ids);
     let spread = make(d.append.clone());
     let hot = make(Arc::new(vec![d.hot]));
     let mut rows = Vec::new();
@@ -445,6 +418,47 @@ pub async fn w2(b: &Bench, s: &Sides, d: &MainData) -> anyhow::Result<Vec<Row>> 
         ));
     }
     Ok(rows)
+}
+
+/// The sides of append_turn over `ids`: aura, raw (and raw-fifo), and the naive raw
+/// 3-statement transaction.
+pub(crate) fn append_sides(s: &Sides, ids: Arc<Vec<ConversationId>>) -> Vec<Side> {
+    let store = s.store.clone();
+    let aura = side_over("aura", &ids, move |id| {
+        let store = store.clone();
+        async move {
+            store.append_turn(id, new_turn()).await?;
+            Ok(())
+        }
+    });
+    let mut sides = raw_sides(s, aura, |name, pool| {
+        let pool = pool.clone();
+        side_over(name, &ids, move |id| {
+            let pool = pool.clone();
+            async move {
+                let t = new_turn();
+                pool.get()
+                    .await?
+                    .append(id, t.role, t.content, t.input_tokens, t.output_tokens)
+                    .await?;
+                Ok(())
+            }
+        })
+    });
+    let pool = s.raw.clone();
+    let naive = side_over("raw-3stmt", &ids, move |id| {
+        let pool = pool.clone();
+        async move {
+            let t = new_turn();
+            pool.get()
+                .await?
+                .append_naive(id, t.role, t.content, t.input_tokens, t.output_tokens)
+                .await?;
+            Ok(())
+        }
+    });
+    sides.push(naive.on(&s.raw.backends));
+    sides
 }
 
 /// W3: get_conversation with 50 turns, 1 and 16 tasks, against raw pipelined.

@@ -312,6 +312,46 @@ impl LocalCluster {
         Ok(true)
     }
 
+    /// Restarts the running server (`pg_ctl restart -m fast -w`, as the `postgres` OS user
+    /// when this process is root): every session is ended, the server stops and starts
+    /// again with the options of its last start, and this returns once it accepts
+    /// connections. Starts the cluster first when it is not running (then nothing is
+    /// restarted). Serialized with start and stop by the cluster lock.
+    ///
+    /// # Errors
+    /// As [`ensure_running`](Self::ensure_running); [`Error::StartFailed`] when `pg_ctl
+    /// restart` fails (quoting the end of the server log).
+    pub fn restart(&self) -> Result<(), Error> {
+        self.ensure_running()?;
+        let _lock = ClusterLock::acquire(&self.layout.lock_file())?;
+        tracing::info!(root = %self.root().display(), "restarting local PostgreSQL cluster");
+        self.restart_locked()
+    }
+
+    /// `pg_ctl restart` (same options as the last start, from `postmaster.opts`); the
+    /// caller holds the cluster lock.
+    pub(crate) fn restart_locked(&self) -> Result<(), Error> {
+        let log = self.log_path();
+        let offset = fsutil::file_len(&log);
+        let mut cmd = self.server_user.command(&self.binaries.pg_ctl());
+        cmd.arg("restart")
+            .arg("-D")
+            .arg(self.layout.data_dir())
+            .arg("-l")
+            .arg(&log)
+            .args(["-m", "fast", "-w", "-t", "60"]);
+        let output = server_user::run(cmd, "pg_ctl")?;
+        if output.status.success() {
+            return self.check_accepts(self.port());
+        }
+        Err(Error::StartFailed {
+            port: self.port(),
+            reason: format!("pg_ctl restart: {}", server_user::describe(output.status)),
+            log_tail: fsutil::tail_lines(&log, offset, LOG_TAIL_LINES),
+            log,
+        })
+    }
+
     /// The cluster's state, from its data directory and `postmaster.pid` (no lock taken).
     ///
     /// # Errors

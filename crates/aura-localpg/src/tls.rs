@@ -20,7 +20,6 @@ use rcgen::{
 use crate::cluster::LocalCluster;
 use crate::fsutil;
 use crate::lock::ClusterLock;
-use crate::server_user;
 use crate::{Error, HOST};
 
 const CA_CERT: &str = "aura-ca.crt";
@@ -166,28 +165,6 @@ impl LocalCluster {
     pub fn tls_files(&self) -> Option<TlsFiles> {
         let dir = self.data_dir();
         dir.join(CONF).is_file().then_some(TlsFiles { dir })
-    }
-
-    /// `pg_ctl restart` (same options as the last start, from `postmaster.opts`); the
-    /// caller holds the cluster lock.
-    fn restart_locked(&self) -> Result<(), Error> {
-        let mut cmd = self.server_user().command(&self.bin_dir().join("pg_ctl"));
-        cmd.arg("restart")
-            .arg("-D")
-            .arg(self.data_dir())
-            .arg("-l")
-            .arg(self.log_path())
-            .args(["-m", "fast", "-w", "-t", "60"]);
-        let output = server_user::run(cmd, "pg_ctl")?;
-        if output.status.success() {
-            return Ok(());
-        }
-        Err(Error::StartFailed {
-            port: self.port(),
-            reason: format!("pg_ctl restart: {}", server_user::describe(output.status)),
-            log: self.log_path(),
-            log_tail: fsutil::tail_lines(&self.log_path(), 0, 12),
-        })
     }
 
     /// Writes what `options` need; true when something changed.

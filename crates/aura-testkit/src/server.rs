@@ -78,7 +78,7 @@ fn setup() -> Result<Server, String> {
     build(admin, role_password, log)
 }
 
-fn build(
+pub(crate) fn build(
     admin: Dsn,
     role_password: SecretString,
     log: Option<std::path::PathBuf>,

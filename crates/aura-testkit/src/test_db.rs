@@ -53,7 +53,7 @@ impl TestDb {
         Self::create(server, "TEMPLATE template0").await
     }
 
-    async fn create(server: &'static Server, template_clause: &str) -> TestDb {
+    pub(crate) async fn create(server: &'static Server, template_clause: &str) -> TestDb {
         let name = new_name();
         let admin = connect(&server.admin)
             .await

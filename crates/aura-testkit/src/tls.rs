@@ -123,12 +123,7 @@ fn start(suffix: &str, options: &TlsOptions) -> Result<TlsCluster, String> {
              PostgreSQL server package (Debian: apt-get install postgresql)."
         )
     };
-    let base = std::env::var_os(aura_localpg::DIR_ENV)
-        .filter(|v| !v.is_empty())
-        .map_or_else(LocalCluster::default_root, PathBuf::from);
-    let mut name = base.file_name().unwrap_or_default().to_os_string();
-    name.push(format!("-{suffix}"));
-    let cluster = LocalCluster::at(base.with_file_name(name)).map_err(|e| fail(&e))?;
+    let cluster = crate::sibling::cluster(suffix).map_err(|e| fail(&e))?;
     let files = cluster.enable_tls(options).map_err(|e| fail(&e))?;
     let password = cluster.superuser_password().map_err(|e| fail(&e))?;
     Ok(TlsCluster {
