@@ -140,13 +140,22 @@ impl ConnectSpec {
             .map_err(|err| Error::shared(err, &self.target))
     }
 
-    /// Sends a cancel request for `token`'s session over this spec's TLS settings.
+    /// Sends a cancel request for `token`'s session over this spec's TLS settings, waiting
+    /// at most the connect timeout for the server to take it (a server that stopped
+    /// answering would otherwise hold the request, and its task, forever).
     pub(crate) async fn cancel(&self, token: &CancelToken) -> Result<(), Error> {
         let connector = self.connector()?;
-        token
-            .cancel_query(connector.make())
-            .await
-            .map_err(|e| self.classify(e, connector))
+        match tokio::time::timeout(self.timeout, token.cancel_query(connector.make())).await {
+            Ok(sent) => sent.map_err(|e| self.classify(e, connector)),
+            Err(_) => Err(Error::Connect {
+                target: self.target.clone(),
+                cause: format!(
+                    "the cancel request got no answer within {}",
+                    crate::error::fmt_duration(self.timeout)
+                ),
+                source: None,
+            }),
+        }
     }
 
     /// The driver configuration every connection of this spec starts from.

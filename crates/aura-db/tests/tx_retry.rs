@@ -58,8 +58,12 @@ fn events() -> &'static Captured {
 }
 
 fn policy(attempts: u32) -> RetryPolicy {
-    RetryPolicy::new(attempts, Duration::from_millis(5), Duration::from_millis(50))
-        .expect("policy")
+    RetryPolicy::new(
+        attempts,
+        Duration::from_millis(5),
+        Duration::from_millis(50),
+    )
+    .expect("policy")
 }
 
 const SERIALIZABLE_RR: TxOptions = TxOptions {
@@ -70,7 +74,12 @@ const SERIALIZABLE_RR: TxOptions = TxOptions {
 /// A table `t (id int primary key, v int)` with rows 1 and 2 (v = 0), and a pool of 4.
 async fn two_rows() -> (TestDb, Pool) {
     let db = TestDb::new().await;
-    app_table(&db, "t", "id int primary key, v int not null check (v < 100)").await;
+    app_table(
+        &db,
+        "t",
+        "id int primary key, v int not null check (v < 100)",
+    )
+    .await;
     db.superuser_client()
         .await
         .batch_execute("INSERT INTO aura.t VALUES (1, 0), (2, 0)")
@@ -136,7 +145,10 @@ async fn a_deadlock_is_retried_and_both_transactions_succeed() {
     );
     a.expect("transaction a");
     b.expect("transaction b");
-    let mut runs = [AtomicUsize::load(&a_runs, Ordering::SeqCst), AtomicUsize::load(&b_runs, Ordering::SeqCst)];
+    let mut runs = [
+        AtomicUsize::load(&a_runs, Ordering::SeqCst),
+        AtomicUsize::load(&b_runs, Ordering::SeqCst),
+    ];
     runs.sort_unstable();
     assert_eq!(runs, [1, 2], "the victim ran twice, the other once");
     assert_eq!((value(&db, 1).await, value(&db, 2).await), (2, 2));
@@ -156,7 +168,10 @@ async fn a_deadlock_is_retried_and_both_transactions_succeed() {
     ] {
         assert!(line.contains(field), "{field} missing in: {line}");
     }
-    assert!(!line.contains("deadlock detected"), "the message leaked: {line}");
+    assert!(
+        !line.contains("deadlock detected"),
+        "the message leaked: {line}"
+    );
     assert!(!line.contains("UPDATE"), "the statement leaked: {line}");
 }
 
@@ -172,7 +187,10 @@ async fn with_one_attempt_the_deadlock_is_returned() {
         lock_in_order(&pool, &once, (1, 2), &barrier, &a_runs),
         lock_in_order(&pool, &once, (2, 1), &barrier, &b_runs),
     );
-    let (a_runs, b_runs) = (AtomicUsize::load(&a_runs, Ordering::SeqCst), AtomicUsize::load(&b_runs, Ordering::SeqCst));
+    let (a_runs, b_runs) = (
+        AtomicUsize::load(&a_runs, Ordering::SeqCst),
+        AtomicUsize::load(&b_runs, Ordering::SeqCst),
+    );
     assert_eq!((a_runs, b_runs), (1, 1));
     let err = match (a, b) {
         (Ok(()), Err(err)) | (Err(err), Ok(())) => err,
@@ -197,7 +215,9 @@ async fn a_serialization_failure_is_retried_in_a_new_snapshot() {
     let tx = with_tx_retry(&pool, SERIALIZABLE_RR, &retry, async |conn| {
         let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
         // The first statement takes the snapshot.
-        sql_query("SELECT v FROM t WHERE id = 1").execute(conn).await?;
+        sql_query("SELECT v FROM t WHERE id = 1")
+            .execute(conn)
+            .await?;
         if run == 1 {
             snapshot.notify_one();
             committed.notified().await;
@@ -232,7 +252,9 @@ async fn with_one_attempt_the_serialization_failure_is_returned() {
     let once = RetryPolicy::none();
     let tx = with_tx_retry(&pool, SERIALIZABLE_RR, &once, async |conn| {
         runs.fetch_add(1, Ordering::SeqCst);
-        sql_query("SELECT v FROM t WHERE id = 1").execute(conn).await?;
+        sql_query("SELECT v FROM t WHERE id = 1")
+            .execute(conn)
+            .await?;
         snapshot.notify_one();
         committed.notified().await;
         sql_query("UPDATE t SET v = v + 1 WHERE id = 1")
@@ -277,7 +299,11 @@ async fn a_constraint_violation_is_never_retried() {
         .await
         .expect_err(sql);
         assert_eq!(err.sqlstate(), Some(code), "{err:?}");
-        assert_eq!(AtomicUsize::load(&runs, Ordering::SeqCst), 1, "{sql} ran again");
+        assert_eq!(
+            AtomicUsize::load(&runs, Ordering::SeqCst),
+            1,
+            "{sql} ran again"
+        );
     }
     assert_eq!(value(&db, 1).await, 0);
 }
@@ -346,6 +372,10 @@ async fn a_commit_whose_answer_was_lost_is_never_retried() {
     assert_eq!(proxy.cuts(), 1, "the cut fired");
     assert!(matches!(err, Error::Commit { .. }), "{err:?}");
     assert_eq!(err.transient(), None, "{err:?}");
-    assert_eq!(AtomicUsize::load(&runs, Ordering::SeqCst), 1, "the transaction ran again");
+    assert_eq!(
+        AtomicUsize::load(&runs, Ordering::SeqCst),
+        1,
+        "the transaction ran again"
+    );
     assert_eq!(value(&db, 1).await, 1, "committed once");
 }
