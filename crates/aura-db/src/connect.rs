@@ -271,6 +271,14 @@ impl ConnectSpec {
                     source: Box::new(err),
                 }
             }
+            // The server is there but cannot take a session now (class 08, 53 "too many
+            // clients", 57 "shutting down" / "starting up"): a connect failure like a
+            // refused port, retryable, and nothing of any operation was sent.
+            Some(db) if ["08", "53", "57"].contains(&&db.code().code()[..2]) => Error::Connect {
+                target: self.target.clone(),
+                cause: format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+                source: Some(Box::new(err)),
+            },
             Some(_) => Error::from(err),
             None => Error::Connect {
                 target: self.target.clone(),
