@@ -9,44 +9,22 @@
 
 mod common;
 
-use std::io::Write;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aura_db::{Error, Isolation, Pool, RetryPolicy, Transient, TxOptions, with_tx_retry};
-use aura_testkit::{FaultProxy, TestDb};
+use aura_testkit::{CapturedLogs, FaultProxy, TestDb};
 use common::app_table;
 use diesel::sql_query;
 use diesel_async::RunQueryDsl;
 use tokio::sync::{Barrier, Notify};
 
-/// Everything the process-wide subscriber wrote.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
-
 /// The events of every test in this binary (INFO and above), installed once.
-fn events() -> &'static Captured {
-    static CAPTURED: OnceLock<Captured> = OnceLock::new();
+fn events() -> &'static CapturedLogs {
+    static CAPTURED: OnceLock<CapturedLogs> = OnceLock::new();
     CAPTURED.get_or_init(|| {
-        let captured = Captured::default();
+        let captured = CapturedLogs::default();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::INFO)
             .with_writer(captured.clone())
@@ -154,7 +132,7 @@ async fn a_deadlock_is_retried_and_both_transactions_succeed() {
     assert_eq!((value(&db, 1).await, value(&db, 2).await), (2, 2));
 
     // The retry was an event naming the attempt and the SQLSTATE, not the server's message.
-    let text = String::from_utf8_lossy(&captured.0.lock().expect("buffer")).into_owned();
+    let text = captured.text();
     let line = text
         .lines()
         .find(|l| l.contains("retrying database operation") && l.contains("40P01"))
@@ -203,16 +181,17 @@ async fn with_one_attempt_the_deadlock_is_returned() {
     assert_eq!(value(&db, 1).await + value(&db, 2).await, 2);
 }
 
-/// A REPEATABLE READ transaction reads row 1, another session updates it and commits, then
-/// the first updates it: 40001. Retried, the body runs again in a new snapshot and
-/// succeeds: both increments are in the row.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_serialization_failure_is_retried_in_a_new_snapshot() {
-    let (db, pool) = two_rows().await;
+/// With `policy`, a REPEATABLE READ transaction reads row 1 (taking its snapshot); on the
+/// body's first run another session then adds 10 to the row and commits, and the body adds
+/// 1: 40001. Returns the transaction's result and how many times the body ran.
+async fn update_after_a_concurrent_update(
+    db: &TestDb,
+    pool: &Pool,
+    policy: &RetryPolicy,
+) -> (Result<usize, Error>, usize) {
     let runs = AtomicUsize::new(0);
     let (snapshot, committed) = (Notify::new(), Notify::new());
-    let retry = policy(3);
-    let tx = with_tx_retry(&pool, SERIALIZABLE_RR, &retry, async |conn| {
+    let tx = with_tx_retry(pool, SERIALIZABLE_RR, policy, async |conn| {
         let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
         // The first statement takes the snapshot.
         sql_query("SELECT v FROM t WHERE id = 1")
@@ -237,46 +216,31 @@ async fn a_serialization_failure_is_retried_in_a_new_snapshot() {
         committed.notify_one();
     };
     let (result, ()) = tokio::join!(tx, concurrent);
+    (result, AtomicUsize::load(&runs, Ordering::SeqCst))
+}
+
+/// Retried, the body runs again in a new snapshot and succeeds: both increments are in the
+/// row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serialization_failure_is_retried_in_a_new_snapshot() {
+    let (db, pool) = two_rows().await;
+    let (result, runs) = update_after_a_concurrent_update(&db, &pool, &policy(3)).await;
     assert_eq!(result.expect("the retry succeeds"), 2, "the body ran twice");
-    assert_eq!(AtomicUsize::load(&runs, Ordering::SeqCst), 2);
+    assert_eq!(runs, 2);
     assert_eq!(value(&db, 1).await, 11);
 }
 
-/// The same with one attempt: 40001 comes back, the body ran once, only the concurrent
-/// update is in the row.
+/// With one attempt: 40001 comes back, the body ran once, only the concurrent update is in
+/// the row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_one_attempt_the_serialization_failure_is_returned() {
     let (db, pool) = two_rows().await;
-    let runs = AtomicUsize::new(0);
-    let (snapshot, committed) = (Notify::new(), Notify::new());
-    let once = RetryPolicy::none();
-    let tx = with_tx_retry(&pool, SERIALIZABLE_RR, &once, async |conn| {
-        runs.fetch_add(1, Ordering::SeqCst);
-        sql_query("SELECT v FROM t WHERE id = 1")
-            .execute(conn)
-            .await?;
-        snapshot.notify_one();
-        committed.notified().await;
-        sql_query("UPDATE t SET v = v + 1 WHERE id = 1")
-            .execute(conn)
-            .await?;
-        Ok::<_, Error>(())
-    });
-    let concurrent = async {
-        snapshot.notified().await;
-        db.superuser_client()
-            .await
-            .batch_execute("UPDATE aura.t SET v = v + 10 WHERE id = 1")
-            .await
-            .expect("concurrent update");
-        committed.notify_one();
-    };
-    let (result, ()) = tokio::join!(tx, concurrent);
+    let (result, runs) = update_after_a_concurrent_update(&db, &pool, &RetryPolicy::none()).await;
     let err = result.expect_err("40001");
     assert_eq!(err.sqlstate(), Some("40001"), "{err:?}");
     assert_eq!(err.transient(), Some(Transient::SerializationFailure));
     assert!(err.is_retryable());
-    assert_eq!(AtomicUsize::load(&runs, Ordering::SeqCst), 1);
+    assert_eq!(runs, 1);
     assert_eq!(value(&db, 1).await, 10);
 }
 

@@ -18,18 +18,23 @@ const CONNECT: Duration = Duration::from_secs(1);
 /// Room for a loaded machine on top of each bound.
 const MARGIN: Duration = Duration::from_secs(8);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_blackholed_server_fails_calls_within_the_deadline_and_the_pool_recovers() {
-    let db = TestDb::new().await;
-    let proxy = FaultProxy::for_db(&db).await;
-    let config = proxy
-        .config_builder(&db)
+/// `db`'s configuration through `proxy`, with the short bounds above.
+fn through(db: &TestDb, proxy: &FaultProxy) -> aura_store::Config {
+    proxy
+        .config_builder(db)
         .max_conns(2)
         .min_conns(1)
         .connect_timeout(CONNECT)
         .operation_timeout(DEADLINE)
         .build()
-        .expect("test config");
+        .expect("test config")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackholed_server_fails_calls_within_the_deadline_and_the_pool_recovers() {
+    let db = TestDb::new().await;
+    let proxy = FaultProxy::for_db(&db).await;
+    let config = through(&db, &proxy);
     let store = PgStore::new(aura_db::open(&config).await.expect("pool"));
     let c = conversation(&store).await.id;
 
@@ -97,14 +102,7 @@ async fn a_blackholed_server_fails_calls_within_the_deadline_and_the_pool_recove
 async fn a_transaction_under_a_blackhole_fails_within_the_deadline() {
     let db = TestDb::new().await;
     let proxy = FaultProxy::for_db(&db).await;
-    let config = proxy
-        .config_builder(&db)
-        .max_conns(2)
-        .min_conns(1)
-        .connect_timeout(CONNECT)
-        .operation_timeout(DEADLINE)
-        .build()
-        .expect("test config");
+    let config = through(&db, &proxy);
     let pool = aura_db::open(&config).await.expect("pool");
     aura_db::ping(&pool).await.expect("ping");
     proxy.blackhole(true);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aura_store::{
     ConflictKind, ConversationId, PgStore, RequestDraft, RequestStore, RetryPolicy, RunDraft,
-    RunKey, RunStore, StoreError, Transient, TurnDraft, TurnId, TurnKey, TurnRole, TurnStore,
+    RunKey, RunStore, StoreError, Transient, Turn, TurnDraft, TurnId, TurnKey, TurnRole, TurnStore,
 };
 use aura_testkit::{FaultProxy, TestDb};
 use tokio::time::Instant;
@@ -38,51 +38,52 @@ async fn store_through(db: &TestDb, proxy: &FaultProxy, policy: RetryPolicy) -> 
 
 const TURNS: &str = "SELECT count(*) FROM aura.turns WHERE conversation_id = $1::text::uuid";
 
-/// The connection is cut right after a keyed append went through (the server commits it):
-/// the store retries on its own, and the retry returns the stored turn, same `seq`;
-/// exactly one turn is stored; two attempts.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_keyed_append_whose_reply_was_cut_is_retried_and_lands_once() {
+/// An append (`keyed`: with a caller-supplied id) through a proxy that cuts its connection
+/// right after the append statement went through (the server commits it), by a store
+/// retrying as [`policy`] says. Returns the database, the conversation, the append's
+/// result and the checkouts it made (its attempts).
+async fn append_cut_after_its_statement(
+    keyed: bool,
+) -> (TestDb, ConversationId, Result<Turn, StoreError>, u64) {
     let db = TestDb::new().await;
     let proxy = FaultProxy::for_db(&db).await;
     let store = store_through(&db, &proxy, policy()).await;
     let c = conversation(&store).await.id;
-
     proxy.cut_after_query_containing("INSERT INTO aura.turns");
+    let draft = TurnDraft::new(TurnRole::User, "hello");
+    let draft = if keyed {
+        draft.with_id(TurnId::new())
+    } else {
+        draft
+    };
     let before = checkouts(&store);
-    let id = TurnId::new();
-    let turn = store
-        .append_turn(c, TurnDraft::new(TurnRole::User, "hello").with_id(id))
-        .await
-        .expect("the store's retry returns the stored turn");
+    let result = store.append_turn(c, draft).await;
     assert_eq!(proxy.cuts(), 1, "the cut fired");
-    assert_eq!((turn.id, turn.seq), (id, 1));
-    assert_eq!(checkouts(&store) - before, 2, "two attempts");
+    let attempts = checkouts(&store) - before;
+    (db, c, result, attempts)
+}
+
+/// A keyed append whose reply was cut: the store retries on its own, and the retry returns
+/// the stored turn (seq 1); exactly one turn is stored; two attempts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_append_whose_reply_was_cut_is_retried_and_lands_once() {
+    let (db, c, result, attempts) = append_cut_after_its_statement(true).await;
+    let turn = result.expect("the store's retry returns the stored turn");
+    assert_eq!(turn.seq, 1);
+    assert_eq!(attempts, 2, "two attempts");
     assert_eq!(scalar(&db, TURNS, c).await, 1, "exactly one turn");
 }
 
 /// The same cut on an append without an id: it may have committed (it did), so the store
-/// does not repeat it: one attempt, `Unavailable` to the caller, one turn stored.
+/// does not repeat it: one attempt, `Unavailable` (ambiguous) to the caller, one turn stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unkeyed_append_whose_reply_was_cut_is_not_retried() {
-    let db = TestDb::new().await;
-    let proxy = FaultProxy::for_db(&db).await;
-    let store = store_through(&db, &proxy, policy()).await;
-    let c = conversation(&store).await.id;
-
-    proxy.cut_after_query_containing("INSERT INTO aura.turns");
-    let before = checkouts(&store);
-    let err = store
-        .append_turn(c, TurnDraft::new(TurnRole::User, "hello"))
-        .await
-        .expect_err("the reply was cut");
-    assert_eq!(proxy.cuts(), 1, "the cut fired");
-    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
-    match &err {
-        StoreError::Unavailable(db) => assert_eq!(db.transient(), Some(Transient::Ambiguous)),
-        _ => unreachable!(),
+    let (db, c, result, attempts) = append_cut_after_its_statement(false).await;
+    match result.expect_err("the reply was cut") {
+        StoreError::Unavailable(err) => assert_eq!(err.transient(), Some(Transient::Ambiguous)),
+        other => panic!("expected Unavailable, got {other:?}"),
     }
-    assert_eq!(checkouts(&store) - before, 1, "one attempt");
+    assert_eq!(attempts, 1, "one attempt");
     assert_eq!(
         scalar(&db, TURNS, c).await,
         1,
