@@ -50,9 +50,10 @@ where
 /// [`TxBody`] for a body that runs once per attempt ([`with_tx_retry`]): an `async` closure
 /// callable more than once, whose future is `Send`. Implemented for every such closure.
 ///
-/// The closure may capture by shared reference (or by `move`); state it changes across
-/// attempts goes through a `Cell`-like type (an atomic, a `Mutex`): a closure whose future
-/// borrows a capture mutably is only `AsyncFnMut`, which Rust cannot yet bound as `Send`.
+/// Let the closure capture by shared reference, and keep state it changes across attempts
+/// in an atomic or a `Mutex`: a closure whose future borrows from the closure itself (a
+/// capture used mutably, or a `move` capture used by reference) is only `AsyncFnMut`,
+/// whose future Rust cannot yet bound as `Send`, and is refused.
 pub trait TxBodyMut<A, R>: AsyncFnMut(A) -> R + FnMut(A) -> <Self as TxBodyMut<A, R>>::Fut {
     /// The closure's future.
     type Fut: Future<Output = R>;

@@ -244,6 +244,9 @@ async fn with_one_attempt_the_serialization_failure_is_returned() {
     assert_eq!(value(&db, 1).await, 10);
 }
 
+/// Compiles only for a `Send` future: `with_tx_retry` can run inside `tokio::spawn`.
+fn is_send<T: Send>(_: &T) {}
+
 /// A check violation (and a unique violation) is not transient: the body runs once
 /// whatever the policy allows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,13 +258,13 @@ async fn a_constraint_violation_is_never_retried() {
         ("INSERT INTO t VALUES (1, 0)", "23505"),
     ] {
         let runs = AtomicUsize::new(0);
-        let err = with_tx_retry(&pool, TxOptions::default(), &retry, async |conn| {
+        let tx = with_tx_retry(&pool, TxOptions::default(), &retry, async |conn| {
             runs.fetch_add(1, Ordering::SeqCst);
             sql_query(sql).execute(conn).await?;
             Ok::<_, Error>(())
-        })
-        .await
-        .expect_err(sql);
+        });
+        is_send(&tx);
+        let err = tx.await.expect_err(sql);
         assert_eq!(err.sqlstate(), Some(code), "{err:?}");
         assert_eq!(
             AtomicUsize::load(&runs, Ordering::SeqCst),
