@@ -140,13 +140,22 @@ impl ConnectSpec {
             .map_err(|err| Error::shared(err, &self.target))
     }
 
-    /// Sends a cancel request for `token`'s session over this spec's TLS settings.
+    /// Sends a cancel request for `token`'s session over this spec's TLS settings, waiting
+    /// at most the connect timeout for the server to take it (a server that stopped
+    /// answering would otherwise hold the request, and its task, forever).
     pub(crate) async fn cancel(&self, token: &CancelToken) -> Result<(), Error> {
         let connector = self.connector()?;
-        token
-            .cancel_query(connector.make())
-            .await
-            .map_err(|e| self.classify(e, connector))
+        match tokio::time::timeout(self.timeout, token.cancel_query(connector.make())).await {
+            Ok(sent) => sent.map_err(|e| self.classify(e, connector)),
+            Err(_) => Err(Error::Connect {
+                target: self.target.clone(),
+                cause: format!(
+                    "the cancel request got no answer within {}",
+                    crate::error::fmt_duration(self.timeout)
+                ),
+                source: None,
+            }),
+        }
     }
 
     /// The driver configuration every connection of this spec starts from.
@@ -262,6 +271,14 @@ impl ConnectSpec {
                     source: Box::new(err),
                 }
             }
+            // The server is there but cannot take a session now (class 08, 53 "too many
+            // clients", 57 "shutting down" / "starting up"): a connect failure like a
+            // refused port, retryable, and nothing of any operation was sent.
+            Some(db) if ["08", "53", "57"].contains(&&db.code().code()[..2]) => Error::Connect {
+                target: self.target.clone(),
+                cause: format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+                source: Some(Box::new(err)),
+            },
             Some(_) => Error::from(err),
             None => Error::Connect {
                 target: self.target.clone(),

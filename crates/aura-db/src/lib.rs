@@ -12,6 +12,7 @@ mod migrate;
 mod ping;
 mod pool;
 mod provision;
+mod retry;
 mod roles;
 mod sqlstate;
 mod stats;
@@ -20,7 +21,7 @@ pub mod telemetry;
 mod tls;
 mod tx;
 
-pub use config::{Config, ConfigBuilder, PoolSettings, vars};
+pub use config::{Config, ConfigBuilder, OPERATION_MARGIN, PoolSettings, vars};
 pub use connect::{cancel_query, connect_raw};
 pub use credentials::{
     CredentialError, CredentialSource, Credentials, PasswordFile, PasswordFileError,
@@ -36,6 +37,7 @@ pub use migrate::{
 pub use ping::{Encryption, encryption, ping};
 pub use pool::{Pool, PoolState, PooledConn, mark_broken, open, open_with};
 pub use provision::bootstrap_script;
+pub use retry::{AsDbError, RetryPolicy, Transient, retry_event};
 pub use roles::{
     MAX_PASSWORD_BYTES, MIGRATE_LOCK_TIMEOUT, RolesReport, RolesSpec, ensure_roles,
     ensure_roles_with, validate_password,
@@ -49,7 +51,7 @@ pub use tls::{RootCert, SslMode, TlsFailure, TlsSettings};
 /// store's SQL name it at compile time; there is no setting for it).
 pub const SCHEMA: &str = "aura";
 
-pub use tx::{Isolation, TxBody, TxOptions, with_tx, with_tx_opts};
+pub use tx::{Isolation, TxBody, TxBodyMut, TxOptions, with_tx, with_tx_opts, with_tx_retry};
 
 /// Re-exported so a [`CredentialSource`] can be implemented without a dependency of one's own.
 pub use async_trait::async_trait;

@@ -7,6 +7,12 @@
 //! dead when the probes go unanswered; a connection with unacknowledged data (a statement
 //! sent, no reply) is closed after 30 s, and the operation fails as a lost connection.
 //!
+//! They see only what TCP sees: a server that hangs while its host's kernel still
+//! acknowledges segments and probes (a stopped postmaster, a proxy or middlebox that
+//! swallows traffic) looks alive to them. The operation deadline
+//! ([`crate::PoolSettings::operation_deadline`]) bounds calls in that case; these stay for
+//! real dead hosts, where they answer sooner and also clear idle connections.
+//!
 //! A connection string's own `keepalives`, `keepalives_idle`, `keepalives_interval`,
 //! `keepalives_retries` and `tcp_user_timeout` keys (libpq's) win over these settings.
 //! Unix-domain sockets ignore all of them.

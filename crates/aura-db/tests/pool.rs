@@ -135,6 +135,38 @@ fn driver_error(err: &Error) -> Option<&tokio_postgres::Error> {
     None
 }
 
+/// A server that is there but takes no session now (here: the database's connection limit,
+/// 53300; a shutting-down or starting server answers 57P03 the same way) is a connect
+/// failure: `Error::Connect` naming the server's words and code, retryable, nothing sent.
+#[tokio::test]
+async fn a_server_refusing_sessions_is_a_connect_failure() {
+    let db = TestDb::new().await;
+    db.superuser_client()
+        .await
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" CONNECTION LIMIT 0",
+            db.name()
+        ))
+        .await
+        .expect("connection limit");
+    let config = db.config_builder().min_conns(1).build().unwrap();
+    let started = Instant::now();
+    let err = aura_db::open(&config)
+        .await
+        .expect_err("no session allowed");
+    assert_fast(started);
+    match &err {
+        Error::Connect { cause, .. } => assert!(
+            cause.contains("too many connections") && cause.ends_with("(SQLSTATE 53300)"),
+            "{cause}"
+        ),
+        other => panic!("expected a connect failure, got {other:?}"),
+    }
+    assert_eq!(err.transient(), Some(aura_db::Transient::NotSent));
+    let driver = driver_error(&err).expect("the driver's error in the chain");
+    assert_eq!(driver.code().map(|c| c.code()), Some("53300"));
+}
+
 #[tokio::test]
 async fn refused_port_fails_fast_with_its_cause() {
     let db = TestDb::new().await;

@@ -1,7 +1,8 @@
 //! The one place database errors become [`StoreError`]s.
 //!
 //! - A closed pool ([`aura_db::Error::PoolClosed`]) -> [`StoreError::Closed`].
-//! - Pool and connection failures -> [`StoreError::Unavailable`]. Two exceptions stay
+//! - Pool and connection failures, and the operation deadline passing
+//!   ([`aura_db::Error::Timeout`]) -> [`StoreError::Unavailable`]. Two exceptions stay
 //!   [`StoreError::Database`], not retryable: a rejected login (retrying will not fix the
 //!   credentials) and a failed `COMMIT` (when the connection dropped during it, the outcome
 //!   is unknown).
@@ -55,7 +56,9 @@ const CONSTRAINTS: &[(&str, Meaning)] = &[
 /// Classifies a database error of a statement about `subject`.
 pub(crate) fn classify(err: DbError, subject: &Subject) -> StoreError {
     match &err {
-        DbError::PoolExhausted { .. } | DbError::Connect { .. } => StoreError::Unavailable(err),
+        DbError::PoolExhausted { .. } | DbError::Connect { .. } | DbError::Timeout { .. } => {
+            StoreError::Unavailable(err)
+        }
         DbError::PoolClosed { .. } => StoreError::Closed,
         DbError::Query {
             sqlstate,

@@ -155,7 +155,8 @@ pub enum StoreError {
     },
 
     /// The database could not be reached or the connection was lost (pool exhausted,
-    /// connect failure, connection closed or terminated mid-statement). Retryable: another
+    /// connect failure, connection closed or terminated mid-statement, no answer within the
+    /// operation deadline: [`aura_db::Error::Timeout`]). Retryable: another
     /// attempt gets another connection. A write whose connection dropped while its
     /// `COMMIT` was in flight may have been applied; see the crate docs.
     ///
@@ -228,6 +229,16 @@ impl StoreError {
         StoreError::InvalidInput {
             field,
             reason: reason.into(),
+        }
+    }
+}
+
+/// [`aura_db::with_tx_retry`] sees why a body that returns `StoreError` failed.
+impl aura_db::AsDbError for StoreError {
+    fn as_db_error(&self) -> Option<&aura_db::Error> {
+        match self {
+            StoreError::Unavailable(err) | StoreError::Database(err) => Some(err),
+            _ => None,
         }
     }
 }

@@ -33,7 +33,8 @@ pub use aura_schema::{
 /// environment or a builder), the pool, and the error a [`StoreError::Unavailable`] or
 /// [`StoreError::Database`] carries.
 pub use aura_db::{
-    Config, ConfigBuilder, DbAttributes, Error as DbError, Pool, PoolSettings, PoolState, PoolStats,
+    Config, ConfigBuilder, DbAttributes, Error as DbError, Pool, PoolSettings, PoolState,
+    PoolStats, RetryPolicy, Transient,
 };
 
 /// The whole of `aura-db` (pool, transactions, migrations), for what the names above do

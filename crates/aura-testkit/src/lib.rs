@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod admin;
+mod logs;
 mod proxy;
 mod restart;
 mod server;
@@ -10,6 +11,7 @@ mod template;
 mod test_db;
 mod tls;
 
+pub use logs::CapturedLogs;
 pub use proxy::{FaultProxy, MessagePredicate};
 pub use restart::{RestartCluster, RestartLock};
 pub use server::TEST_DATABASE_URL;

@@ -137,6 +137,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// Deadline of every store operation and [`crate::with_tx`] transaction
+    /// (AURA_DB_OPERATION_TIMEOUT; see [`PoolSettings::operation_deadline`] for the default).
+    pub fn operation_timeout(mut self, d: Duration) -> Self {
+        self.pool.operation_timeout = Some(d);
+        self
+    }
+
     /// `application_name` of every connection.
     pub fn application_name(mut self, name: impl Into<String>) -> Self {
         self.pool.application_name = name.into();
@@ -177,6 +184,10 @@ impl ConfigBuilder {
             (names.max_conn_idle, pool.max_conn_idle),
             (names.connect_timeout, pool.connect_timeout),
             (names.checkout_timeout, pool.checkout_timeout),
+            (
+                names.operation_timeout,
+                pool.operation_timeout.unwrap_or(Duration::MAX),
+            ),
         ] {
             if d.is_zero() {
                 return Err(Error::config(name, "must be greater than zero"));

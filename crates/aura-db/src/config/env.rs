@@ -67,6 +67,9 @@ pub(super) fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Con
     if let Some(v) = get(vars::AURA_DB_STATEMENT_TIMEOUT) {
         b.pool.statement_timeout = parse_duration(vars::AURA_DB_STATEMENT_TIMEOUT, &v)?;
     }
+    if let Some(v) = get(vars::AURA_DB_OPERATION_TIMEOUT) {
+        b.pool.operation_timeout = Some(parse_duration(vars::AURA_DB_OPERATION_TIMEOUT, &v)?);
+    }
     if let Some(v) = get(vars::AURA_DB_APPLICATION_NAME) {
         b.pool.application_name = v;
     }

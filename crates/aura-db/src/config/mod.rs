@@ -55,6 +55,12 @@ pub struct PoolSettings {
     pub idle_in_transaction_timeout: Duration,
     /// `application_name` of every connection (`AURA_DB_APPLICATION_NAME`, `aura`).
     pub application_name: String,
+    /// The client-side deadline of every store operation and every [`crate::with_tx`]
+    /// transaction (`AURA_DB_OPERATION_TIMEOUT`); `None`: derived from the other timeouts
+    /// (see [`PoolSettings::operation_deadline`]). Past it the call fails as
+    /// [`crate::Error::Timeout`] and its connection is discarded: the bound that holds when
+    /// the server or the network path stops answering without closing the connection.
+    pub operation_timeout: Option<Duration>,
     /// Store operations and transactions that take longer than this are logged as a
     /// `tracing` warning naming the operation and its duration (`AURA_DB_SLOW_OP`, 1s;
     /// `None`, or `0` / `off` in the variable: no warning).
@@ -72,7 +78,27 @@ impl Default for PoolSettings {
             statement_timeout: Duration::from_secs(30),
             idle_in_transaction_timeout: Duration::from_secs(60),
             application_name: "aura".to_owned(),
+            operation_timeout: None,
             slow_op: Some(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// What the derived operation deadline adds to the checkout and statement timeouts: room
+/// for round trips and for a transaction's few statements besides the one that waits.
+pub const OPERATION_MARGIN: Duration = Duration::from_secs(5);
+
+impl PoolSettings {
+    /// The deadline of one store operation or [`crate::with_tx`] transaction:
+    /// `operation_timeout` when set, else `checkout_timeout + statement_timeout +`
+    /// [`OPERATION_MARGIN`] (40 s with the defaults: the longest a call that waits for a
+    /// connection and then on a lock runs before the server itself ends it). `None` (no
+    /// deadline) only when neither is set (`statement_timeout` zero: statements unbounded).
+    pub fn operation_deadline(&self) -> Option<Duration> {
+        match self.operation_timeout {
+            Some(d) => Some(d),
+            None if self.statement_timeout.is_zero() => None,
+            None => Some(self.checkout_timeout + self.statement_timeout + OPERATION_MARGIN),
         }
     }
 }

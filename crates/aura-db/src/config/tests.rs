@@ -1,4 +1,5 @@
-//! Password files, credential sources and TCP settings in the configuration.
+//! Password files, credential sources, TCP settings and the operation deadline in the
+//! configuration.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -196,4 +197,43 @@ fn bad_tcp_settings_name_their_variable() {
     let pg = off.app_url().pg_config();
     assert!(!pg.get_keepalives());
     assert_eq!(pg.get_tcp_user_timeout(), None);
+}
+
+#[test]
+fn the_operation_deadline_is_derived_or_set_and_never_zero() {
+    let derived = config(&[]).unwrap();
+    assert_eq!(derived.pool().operation_timeout, None);
+    assert_eq!(
+        derived.pool().operation_deadline(),
+        Some(Duration::from_secs(5 + 30 + 5))
+    );
+    let derived = config(&[
+        ("AURA_DB_CHECKOUT_TIMEOUT", "2s"),
+        ("AURA_DB_STATEMENT_TIMEOUT", "10s"),
+    ])
+    .unwrap();
+    assert_eq!(
+        derived.pool().operation_deadline(),
+        Some(Duration::from_secs(17))
+    );
+    let unbounded = config(&[("AURA_DB_STATEMENT_TIMEOUT", "0")]).unwrap();
+    assert_eq!(unbounded.pool().operation_deadline(), None);
+    let set = config(&[("AURA_DB_OPERATION_TIMEOUT", "1m")]).unwrap();
+    assert_eq!(
+        set.pool().operation_deadline(),
+        Some(Duration::from_secs(60))
+    );
+    let err = config(&[("AURA_DB_OPERATION_TIMEOUT", "0")]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "aura-db: AURA_DB_OPERATION_TIMEOUT must be greater than zero"
+    );
+    let err = Config::builder()
+        .operation_timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "aura-db: operation_timeout must be greater than zero"
+    );
 }

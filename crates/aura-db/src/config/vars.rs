@@ -34,6 +34,8 @@ pub const AURA_DB_CONNECT_TIMEOUT: &str = "AURA_DB_CONNECT_TIMEOUT";
 pub const AURA_DB_CHECKOUT_TIMEOUT: &str = "AURA_DB_CHECKOUT_TIMEOUT";
 /// Statement timeout of pooled connections.
 pub const AURA_DB_STATEMENT_TIMEOUT: &str = "AURA_DB_STATEMENT_TIMEOUT";
+/// Client-side deadline of every store operation and transaction.
+pub const AURA_DB_OPERATION_TIMEOUT: &str = "AURA_DB_OPERATION_TIMEOUT";
 /// `application_name` of connections.
 pub const AURA_DB_APPLICATION_NAME: &str = "AURA_DB_APPLICATION_NAME";
 /// A file holding the password of both application roles, re-read for every new
@@ -74,6 +76,7 @@ pub const ALL: &[&str] = &[
     AURA_DB_CONNECT_TIMEOUT,
     AURA_DB_CHECKOUT_TIMEOUT,
     AURA_DB_STATEMENT_TIMEOUT,
+    AURA_DB_OPERATION_TIMEOUT,
     AURA_DB_APPLICATION_NAME,
     AURA_DB_PASSWORD_FILE,
     POSTGRES_PASSWORD_FILE,
@@ -98,6 +101,7 @@ pub(crate) struct Names {
     pub max_conn_idle: &'static str,
     pub connect_timeout: &'static str,
     pub checkout_timeout: &'static str,
+    pub operation_timeout: &'static str,
     pub application_name: &'static str,
     pub superuser_password: &'static str,
     pub superuser_password_file: &'static str,
@@ -122,6 +126,7 @@ impl Names {
         max_conn_idle: AURA_DB_MAX_CONN_IDLE,
         connect_timeout: AURA_DB_CONNECT_TIMEOUT,
         checkout_timeout: AURA_DB_CHECKOUT_TIMEOUT,
+        operation_timeout: AURA_DB_OPERATION_TIMEOUT,
         application_name: AURA_DB_APPLICATION_NAME,
         superuser_password: POSTGRES_PASSWORD,
         superuser_password_file: POSTGRES_PASSWORD_FILE,
@@ -145,6 +150,7 @@ impl Names {
         max_conn_idle: "max_conn_idle",
         connect_timeout: "connect_timeout",
         checkout_timeout: "checkout_timeout",
+        operation_timeout: "operation_timeout",
         application_name: "application_name",
         superuser_password: "superuser_password",
         superuser_password_file: "superuser_password_file",

@@ -133,6 +133,20 @@ pub enum Error {
         target: String,
     },
 
+    /// The operation (a store call, a [`crate::with_tx`] transaction) got no answer within
+    /// the pool's operation deadline ([`crate::PoolSettings::operation_deadline`]): the
+    /// server or the network path stopped answering (a blackholed or dead host, where TCP
+    /// keepalives cannot tell), or the work ran longer than the deadline allows. Its
+    /// connection was discarded and its statement cancelled; a write may have been applied
+    /// (as after a lost connection). Retryable.
+    #[error("aura-db: no answer from {target} within {} (the operation deadline): the connection was discarded", fmt_duration(*.after))]
+    Timeout {
+        /// The redacted DSN of the pool.
+        target: String,
+        /// The deadline that ran out.
+        after: Duration,
+    },
+
     /// A statement failed on the server or on the wire.
     #[error("aura-db: query failed: {message}{}", fmt_sqlstate(.sqlstate.as_deref()))]
     Query {
@@ -273,21 +287,36 @@ impl Error {
     }
 
     /// True for failures that another attempt (on another connection) may not repeat:
-    /// pool exhaustion, unreachable server, a lost connection, serialization failures
-    /// (40001) and deadlocks (40P01), after which the whole transaction is to be retried.
-    /// A closed pool ([`Error::PoolClosed`]) is not: it stays closed.
+    /// pool exhaustion, unreachable server, a lost connection, an operation that ran out of
+    /// its deadline, serialization failures (40001) and deadlocks (40P01), after which the
+    /// whole transaction is to be retried. A closed pool ([`Error::PoolClosed`]) is not: it
+    /// stays closed. Whether retrying is also *safe* (a lost connection may leave a write
+    /// applied) is [`Error::transient`]'s answer.
     pub fn is_retryable(&self) -> bool {
-        const TRANSIENT: [&str; 2] = ["40001", "40P01"];
-        let transient = self
-            .sqlstate()
-            .is_some_and(|code| TRANSIENT.contains(&code));
+        self.transient().is_some()
+    }
+
+    /// Why another attempt may succeed, and whether this one may have been applied (see
+    /// [`Transient`](crate::Transient)); `None` for failures another attempt would repeat.
+    ///
+    /// A `COMMIT` that failed is [`Transient::SerializationFailure`](crate::Transient) or
+    /// `Deadlock` when the server refused it, and `None` otherwise: when its answer was lost
+    /// the transaction's outcome is unknown, which no retry may paper over.
+    pub fn transient(&self) -> Option<crate::Transient> {
+        use crate::Transient;
+        let refused = || match self.sqlstate() {
+            Some("40001") => Some(Transient::SerializationFailure),
+            Some("40P01") => Some(Transient::Deadlock),
+            _ => None,
+        };
         match self {
-            Error::PoolExhausted { .. } | Error::Connect { .. } => true,
+            Error::PoolExhausted { .. } | Error::Connect { .. } => Some(Transient::NotSent),
+            Error::Timeout { .. } => Some(Transient::Ambiguous),
             Error::Query {
                 connection_lost, ..
-            } => *connection_lost || transient,
-            Error::Commit { .. } => transient,
-            _ => false,
+            } => refused().or(connection_lost.then_some(Transient::Ambiguous)),
+            Error::Commit { .. } => refused(),
+            _ => None,
         }
     }
 
@@ -360,6 +389,10 @@ impl Error {
             },
             Error::PoolClosed { target } => Error::PoolClosed {
                 target: target.clone(),
+            },
+            Error::Timeout { target, after } => Error::Timeout {
+                target: target.clone(),
+                after: *after,
             },
             other => Error::Connect {
                 target: target.to_owned(),

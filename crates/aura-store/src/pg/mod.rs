@@ -4,6 +4,7 @@
 //! statements runs inside [`aura_db::with_tx`]. Hot writes are the cached statement types
 //! of `crate::sql`; reads and inserts are diesel's DSL, which diesel caches too.
 
+mod attempts;
 mod conversations;
 mod requests;
 mod runs;
@@ -12,7 +13,7 @@ mod turns;
 
 use std::time::Duration;
 
-use aura_db::{AsyncPgConnection, Config, Pool, PooledConn, TxBody, TxOptions};
+use aura_db::{AsyncPgConnection, Config, Pool, PooledConn, RetryPolicy, TxBody, TxOptions};
 
 use crate::error::StoreError;
 
@@ -22,6 +23,8 @@ pub struct PgStore {
     pool: Pool,
     /// Spans on (the default) or off ([`PgStore::with_tracing`]).
     tracing: bool,
+    /// Retries of the store's own operations ([`PgStore::with_retry`]); none by default.
+    retry: RetryPolicy,
 }
 
 impl PgStore {
@@ -30,7 +33,33 @@ impl PgStore {
         PgStore {
             pool,
             tracing: true,
+            retry: RetryPolicy::none(),
         }
+    }
+
+    /// Makes this store's operations run again after a transient failure, as `policy`
+    /// allows (attempts, backoff), wherever running them again cannot apply them twice:
+    ///
+    /// - reads, and the creates and appends given a caller-supplied id (their idempotency
+    ///   key), after any transient failure: serialization failure (40001), deadlock
+    ///   (40P01), no connection to be had, a connection lost mid-call, the operation
+    ///   deadline passing;
+    /// - every other write only after a failure that proves it applied nothing: 40001,
+    ///   40P01, or no connection to be had (nothing was sent). A write that may have
+    ///   committed (its connection lost, its deadline passed) is never repeated: the
+    ///   caller gets [`StoreError::Unavailable`].
+    ///
+    /// Each retry is an INFO event `retrying database operation` inside the operation's
+    /// span, with `retry.attempt`, `retry.reason` and the SQLSTATE. The default is
+    /// [`RetryPolicy::none`]: one attempt.
+    pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The retry policy of this store's operations ([`PgStore::with_retry`]).
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     /// Turns the `tracing` spans of this store's operations, and of its pool's checkouts

@@ -1,10 +1,13 @@
 //! The store traits for [`PgStore`]: every operation runs inside its `db.operation` span
-//! (see `crate::telemetry`); the work itself is in the sibling modules.
+//! (see `crate::telemetry`), each attempt under the operation deadline and repeated as the
+//! store's retry policy allows (see `super::attempts`, which says which operation is
+//! [`Repeat::AnyTransient`] and why); the work itself is in the sibling modules.
 
 use async_trait::async_trait;
 use aura_schema::{AskUserRequest, Conversation, ConversationId, RequestId, Run, Turn};
 
 use super::PgStore;
+use super::attempts::Repeat;
 use crate::error::StoreError;
 use crate::input::{ConversationDraft, RequestDraft, RunDraft, RunEnd, TurnDraft};
 use crate::keys::{RequestKey, RunKey, TurnKey};
@@ -23,7 +26,10 @@ impl ConversationStore for PgStore {
         &self,
         draft: ConversationDraft<'_>,
     ) -> Result<Conversation, StoreError> {
-        let op = self.create_conversation_body(draft);
+        let repeat = Repeat::keyed(draft.id.is_some());
+        let op = self.attempts("create_conversation", repeat, || {
+            self.create_conversation_body(draft)
+        });
         traced(self, "create_conversation", CONVERSATIONS, op).await
     }
 
@@ -31,7 +37,9 @@ impl ConversationStore for PgStore {
         &self,
         id: ConversationId,
     ) -> Result<ConversationWithTurns, StoreError> {
-        let op = self.get_conversation_body(id);
+        let op = self.attempts("get_conversation", Repeat::AnyTransient, || {
+            self.get_conversation_body(id)
+        });
         traced(self, "get_conversation", CONVERSATIONS, op).await
     }
 
@@ -39,12 +47,16 @@ impl ConversationStore for PgStore {
         &self,
         query: ListQuery,
     ) -> Result<Page<ConversationSummary>, StoreError> {
-        let op = self.list_conversations_body(query);
+        let op = self.attempts("list_conversations", Repeat::AnyTransient, || {
+            self.list_conversations_body(query.clone())
+        });
         traced(self, "list_conversations", CONVERSATIONS, op).await
     }
 
     async fn delete_conversation(&self, id: ConversationId) -> Result<(), StoreError> {
-        let op = self.delete_conversation_body(id);
+        let op = self.attempts("delete_conversation", Repeat::IfNothingApplied, || {
+            self.delete_conversation_body(id)
+        });
         traced(self, "delete_conversation", CONVERSATIONS, op).await
     }
 }
@@ -56,12 +68,16 @@ impl TurnStore for PgStore {
         conversation_id: ConversationId,
         draft: TurnDraft<'_>,
     ) -> Result<Turn, StoreError> {
-        let op = self.append_turn_body(conversation_id, draft);
+        let repeat = Repeat::keyed(draft.id.is_some());
+        let op = self.attempts("append_turn", repeat, || {
+            self.append_turn_body(conversation_id, draft)
+        });
         traced(self, "append_turn", TURNS, op).await
     }
 
     async fn get_turn(&self, key: TurnKey) -> Result<Turn, StoreError> {
-        traced(self, "get_turn", TURNS, self.get_turn_body(key)).await
+        let op = self.attempts("get_turn", Repeat::AnyTransient, || self.get_turn_body(key));
+        traced(self, "get_turn", TURNS, op).await
     }
 }
 
@@ -72,16 +88,23 @@ impl RunStore for PgStore {
         conversation_id: ConversationId,
         draft: RunDraft,
     ) -> Result<Run, StoreError> {
-        let op = self.start_run_body(conversation_id, draft);
+        let repeat = Repeat::keyed(draft.id.is_some());
+        let op = self.attempts("start_run", repeat, || {
+            self.start_run_body(conversation_id, draft)
+        });
         traced(self, "start_run", RUNS, op).await
     }
 
     async fn get_run(&self, key: RunKey) -> Result<Run, StoreError> {
-        traced(self, "get_run", RUNS, self.get_run_body(key)).await
+        let op = self.attempts("get_run", Repeat::AnyTransient, || self.get_run_body(key));
+        traced(self, "get_run", RUNS, op).await
     }
 
     async fn stop_run(&self, key: RunKey, reason: Option<&str>) -> Result<StoppedRun, StoreError> {
-        traced(self, "stop_run", RUNS, self.stop_run_body(key, reason)).await
+        let op = self.attempts("stop_run", Repeat::IfNothingApplied, || {
+            self.stop_run_body(key, reason)
+        });
+        traced(self, "stop_run", RUNS, op).await
     }
 
     async fn finish_run(
@@ -90,7 +113,9 @@ impl RunStore for PgStore {
         end: RunEnd,
         reason: Option<&str>,
     ) -> Result<Run, StoreError> {
-        let op = self.finish_run_body(key, end, reason);
+        let op = self.attempts("finish_run", Repeat::IfNothingApplied, || {
+            self.finish_run_body(key, end, reason)
+        });
         traced(self, "finish_run", RUNS, op).await
     }
 }
@@ -102,12 +127,18 @@ impl RequestStore for PgStore {
         conversation_id: ConversationId,
         draft: RequestDraft<'_>,
     ) -> Result<AskUserRequest, StoreError> {
-        let op = self.create_request_body(conversation_id, draft);
+        let repeat = Repeat::keyed(draft.id.is_some());
+        let op = self.attempts("create_request", repeat, || {
+            self.create_request_body(conversation_id, draft)
+        });
         traced(self, "create_request", REQUESTS, op).await
     }
 
     async fn get_request(&self, key: RequestKey) -> Result<AskUserRequest, StoreError> {
-        traced(self, "get_request", REQUESTS, self.get_request_body(key)).await
+        let op = self.attempts("get_request", Repeat::AnyTransient, || {
+            self.get_request_body(key)
+        });
+        traced(self, "get_request", REQUESTS, op).await
     }
 
     async fn answer_request(
@@ -115,7 +146,9 @@ impl RequestStore for PgStore {
         key: RequestKey,
         answer: &str,
     ) -> Result<AskUserRequest, StoreError> {
-        let op = self.answer_request_body(key, answer);
+        let op = self.attempts("answer_request", Repeat::IfNothingApplied, || {
+            self.answer_request_body(key, answer)
+        });
         traced(self, "answer_request", REQUESTS, op).await
     }
 
@@ -124,7 +157,9 @@ impl RequestStore for PgStore {
         conversation_id: ConversationId,
         ids: &[RequestId],
     ) -> Result<Vec<AskUserRequest>, StoreError> {
-        let op = self.mark_requests_resumed_body(conversation_id, ids);
+        let op = self.attempts("mark_requests_resumed", Repeat::IfNothingApplied, || {
+            self.mark_requests_resumed_body(conversation_id, ids)
+        });
         traced(self, "mark_requests_resumed", REQUESTS, op).await
     }
 
@@ -132,7 +167,9 @@ impl RequestStore for PgStore {
         &self,
         conversation_id: ConversationId,
     ) -> Result<Vec<AskUserRequest>, StoreError> {
-        let op = self.list_pending_requests_body(conversation_id);
+        let op = self.attempts("list_pending_requests", Repeat::AnyTransient, || {
+            self.list_pending_requests_body(conversation_id)
+        });
         traced(self, "list_pending_requests", REQUESTS, op).await
     }
 }
