@@ -286,6 +286,7 @@ mod tests {
                 input_tokens: 0,
                 output_tokens: 0,
                 created_at: now,
+                data: None,
             })
             .collect();
         Loaded {

@@ -4,10 +4,14 @@
 //! statements runs inside [`aura_db::with_tx`]. Hot writes are the cached statement types
 //! of `crate::sql`; reads and inserts are diesel's DSL, which diesel caches too.
 
+mod conversation_edit;
 mod conversations;
+mod exists;
+mod listings;
 mod requests;
 mod runs;
 mod traced;
+mod turn_pages;
 mod turns;
 
 use std::time::Duration;

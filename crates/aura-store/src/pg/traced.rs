@@ -5,11 +5,13 @@ use async_trait::async_trait;
 use aura_schema::{AskUserRequest, Conversation, ConversationId, RequestId, Run, Turn};
 
 use super::PgStore;
+use crate::edit::ConversationEdit;
 use crate::error::StoreError;
 use crate::input::{ConversationDraft, RequestDraft, RunDraft, RunEnd, TurnDraft};
 use crate::keys::{RequestKey, RunKey, TurnKey};
 use crate::telemetry::traced;
 use crate::traits::{ConversationStore, RequestStore, RunStore, TurnStore};
+use crate::turn_query::{TurnPage, TurnQuery};
 use crate::views::{ConversationSummary, ConversationWithTurns, ListQuery, Page, StoppedRun};
 
 const CONVERSATIONS: &str = "aura.conversations";
@@ -47,6 +49,24 @@ impl ConversationStore for PgStore {
         let op = self.delete_conversation_body(id);
         traced(self, "delete_conversation", CONVERSATIONS, op).await
     }
+
+    async fn get_conversation_with_last_turns(
+        &self,
+        id: ConversationId,
+        turns: u32,
+    ) -> Result<ConversationWithTurns, StoreError> {
+        let op = self.get_conversation_with_last_turns_body(id, turns);
+        traced(self, "get_conversation_with_last_turns", CONVERSATIONS, op).await
+    }
+
+    async fn update_conversation(
+        &self,
+        id: ConversationId,
+        edit: ConversationEdit<'_>,
+    ) -> Result<Conversation, StoreError> {
+        let op = self.update_conversation_body(id, edit);
+        traced(self, "update_conversation", CONVERSATIONS, op).await
+    }
 }
 
 #[async_trait]
@@ -62,6 +82,15 @@ impl TurnStore for PgStore {
 
     async fn get_turn(&self, key: TurnKey) -> Result<Turn, StoreError> {
         traced(self, "get_turn", TURNS, self.get_turn_body(key)).await
+    }
+
+    async fn list_turns(
+        &self,
+        conversation_id: ConversationId,
+        query: TurnQuery,
+    ) -> Result<TurnPage, StoreError> {
+        let op = self.list_turns_body(conversation_id, query);
+        traced(self, "list_turns", TURNS, op).await
     }
 }
 
@@ -92,6 +121,23 @@ impl RunStore for PgStore {
     ) -> Result<Run, StoreError> {
         let op = self.finish_run_body(key, end, reason);
         traced(self, "finish_run", RUNS, op).await
+    }
+
+    async fn list_runs(
+        &self,
+        conversation_id: ConversationId,
+        query: ListQuery,
+    ) -> Result<Page<Run>, StoreError> {
+        let op = self.list_runs_body(conversation_id, query);
+        traced(self, "list_runs", RUNS, op).await
+    }
+
+    async fn find_running_run(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Option<Run>, StoreError> {
+        let op = self.find_running_run_body(conversation_id);
+        traced(self, "find_running_run", RUNS, op).await
     }
 }
 
@@ -134,5 +180,18 @@ impl RequestStore for PgStore {
     ) -> Result<Vec<AskUserRequest>, StoreError> {
         let op = self.list_pending_requests_body(conversation_id);
         traced(self, "list_pending_requests", REQUESTS, op).await
+    }
+
+    async fn list_run_requests(&self, key: RunKey) -> Result<Vec<AskUserRequest>, StoreError> {
+        let op = self.list_run_requests_body(key);
+        traced(self, "list_run_requests", REQUESTS, op).await
+    }
+
+    async fn list_all_pending_requests(
+        &self,
+        query: ListQuery,
+    ) -> Result<Page<AskUserRequest>, StoreError> {
+        let op = self.list_all_pending_requests_body(query);
+        traced(self, "list_all_pending_requests", REQUESTS, op).await
     }
 }
