@@ -24,8 +24,8 @@ use uuid::Uuid;
 const CONVERSATION_COLUMNS: &str = "id, title, model, started_at, updated_at, turn_count, \
      input_tokens, output_tokens, last_turn_at, last_activity_at";
 /// Turn columns, in the order of `aura_schema::Turn`.
-const TURN_COLUMNS: &str =
-    "conversation_id, id, seq, role, content, input_tokens, output_tokens, created_at";
+pub(crate) const TURN_COLUMNS: &str =
+    "conversation_id, id, seq, role, content, input_tokens, output_tokens, created_at, data";
 /// Summary columns, in the order of `aura_store::ConversationSummary`.
 const SUMMARY_COLUMNS: &str = "id, title, model, started_at, turn_count, input_tokens, \
      output_tokens, last_activity_at";
@@ -36,8 +36,8 @@ pub const APPEND_SQL: &str = "WITH c AS (UPDATE aura.conversations SET turn_coun
      last_turn_at = GREATEST(last_turn_at, now()), updated_at = now() WHERE id = $3 \
      RETURNING id, turn_count, last_turn_at) \
      INSERT INTO aura.turns (conversation_id, id, seq, role, content, input_tokens, \
-     output_tokens, created_at) SELECT c.id, $4, c.turn_count, $5, $6, $7, $8, c.last_turn_at \
-     FROM c RETURNING seq, created_at";
+     output_tokens, created_at, data) SELECT c.id, $4, c.turn_count, $5, $6, $7, $8, \
+     c.last_turn_at, $9 FROM c RETURNING seq, created_at";
 
 /// Statements prepared on each connection.
 pub struct Statements {
@@ -92,6 +92,7 @@ impl Statements {
                         Type::TEXT,
                         Type::INT4,
                         Type::INT4,
+                        Type::JSONB,
                     ],
                 )
                 .await
@@ -100,10 +101,12 @@ impl Statements {
                 "SELECT turn_count FROM aura.conversations WHERE id = $1 FOR UPDATE".to_owned(),
             )
             .await?,
-            naive_insert: p(format!(
-                "INSERT INTO aura.turns ({TURN_COLUMNS}) \
+            naive_insert: p(
+                "INSERT INTO aura.turns (conversation_id, id, seq, role, content, \
+                 input_tokens, output_tokens, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, now()) RETURNING created_at"
-            ))
+                    .to_owned(),
+            )
             .await?,
             naive_update: p("UPDATE aura.conversations SET turn_count = $2, \
                  input_tokens = input_tokens + $3, output_tokens = output_tokens + $4, \
@@ -311,6 +314,7 @@ impl RawConn {
                     &content,
                     &input_tokens,
                     &output_tokens,
+                    &None::<serde_json::Value>,
                 ],
             )
             .await?
@@ -324,6 +328,7 @@ impl RawConn {
             input_tokens,
             output_tokens,
             created_at: row.try_get(1)?,
+            data: None,
         })
     }
 
@@ -382,6 +387,7 @@ impl RawConn {
             input_tokens,
             output_tokens,
             created_at,
+            data: None,
         })
     }
 }
@@ -439,6 +445,7 @@ fn turn(row: &Row) -> anyhow::Result<Turn> {
         input_tokens: row.try_get(5)?,
         output_tokens: row.try_get(6)?,
         created_at: row.try_get(7)?,
+        data: row.try_get(8)?,
     })
 }
 

@@ -14,8 +14,10 @@
 //! **Rules** (checked before any SQL, [`check`]): at most
 //! [`MAX_DATA_BYTES`](crate::limits::MAX_DATA_BYTES) as written, nested at most
 //! [`MAX_DATA_DEPTH`](crate::limits::MAX_DATA_DEPTH) arrays or objects deep (serde_json
-//! refuses to read more than 128 levels back), and no NUL character in a string or key
-//! (JSONB refuses `\u0000`, as text columns refuse NUL).
+//! refuses to read more than 128 levels back), no NUL character in a string or key
+//! (JSONB refuses `\u0000`, as text columns refuse NUL), and no float that could not be
+//! read back (whole numbers near `f64::MAX`: JSONB writes them out in full, and serde_json
+//! refuses some of those digits as out of range).
 
 use std::io::{self, Write};
 
@@ -56,7 +58,11 @@ pub(crate) fn check(value: &Value) -> Result<(), StoreError> {
                 }
                 true
             }
-            Value::Null | Value::Bool(_) | Value::Number(_) => false,
+            Value::Number(n) => {
+                readable(n)?;
+                continue;
+            }
+            Value::Null | Value::Bool(_) => false,
         };
         if children && depth + 1 > MAX_DATA_DEPTH {
             return Err(StoreError::invalid(
@@ -75,6 +81,34 @@ pub(crate) fn check(value: &Value) -> Result<(), StoreError> {
         ));
     }
     Ok(())
+}
+
+/// A number that reads back: JSONB writes a whole-number float in full (`1e308` as 309
+/// digits), and serde_json refuses some such numbers near the largest float
+/// ("number out of range", for `f64::MAX` among them), so those are refused here instead
+/// of failing every later read of the turn.
+fn readable(n: &serde_json::Number) -> Result<(), StoreError> {
+    let Some(v) = n.as_f64().filter(|_| n.is_f64()) else {
+        return Ok(());
+    };
+    if v.fract() != 0.0 || v.abs() < 1e16 {
+        return Ok(());
+    }
+    let written = format!("{v:.1}");
+    if serde_json::from_str::<Value>(&written)
+        .ok()
+        .and_then(|back| back.as_f64())
+        == Some(v)
+    {
+        return Ok(());
+    }
+    Err(StoreError::invalid(
+        FIELD,
+        format!(
+            "holds the number {v:e}, which cannot be read back from JSONB (stored in full, \
+             serde_json reads it as out of range)"
+        ),
+    ))
 }
 
 fn no_nul(s: &str) -> Result<(), StoreError> {
@@ -194,5 +228,8 @@ mod tests {
         assert!(check(&big).is_ok(), "exactly the limit with its quotes");
         let (_, reason) = field(&json!("x".repeat(MAX_DATA_BYTES - 1)));
         assert!(reason.contains("1 MiB"), "{reason}");
+        let (_, reason) = field(&json!({"n": [f64::MAX]}));
+        assert!(reason.contains("read back"), "{reason}");
+        assert!(check(&json!([1e308, -1e300, 1e16, 0.5, u64::MAX, i64::MIN])).is_ok());
     }
 }

@@ -40,6 +40,7 @@ pub fn turn(content: &str, input_tokens: i32, output_tokens: i32) -> TurnDraft<'
         content,
         input_tokens,
         output_tokens,
+        data: None,
     }
 }
 

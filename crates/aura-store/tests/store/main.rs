@@ -5,6 +5,7 @@ mod common;
 
 mod caching;
 mod close;
+mod conversation_edit;
 mod conversations;
 mod dyn_traits;
 mod faults;
@@ -13,7 +14,10 @@ mod invalid_input;
 mod listing;
 mod not_found;
 mod requests;
+mod run_listings;
 mod runs;
 mod tls;
+mod turn_data;
+mod turn_pages;
 mod turns;
 mod unavailable;

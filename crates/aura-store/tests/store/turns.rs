@@ -193,6 +193,7 @@ async fn an_appended_turn_is_what_was_stored() {
                 content,
                 input_tokens: 7,
                 output_tokens: 0,
+                data: None,
             },
         )
         .await
