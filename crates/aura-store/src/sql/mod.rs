@@ -11,6 +11,8 @@
 
 mod conversations;
 mod listings;
+#[cfg(test)]
+mod plans;
 mod reads;
 mod requests;
 mod runs;
