@@ -15,6 +15,7 @@ mod report;
 mod seed;
 mod spans;
 mod stats;
+mod turn_pages;
 mod workloads;
 
 use std::path::PathBuf;
@@ -34,7 +35,7 @@ struct Args {
     /// Short run (under 2 minutes): fewer, shorter rounds; W4 at 10,000 conversations only.
     #[arg(long)]
     quick: bool,
-    /// Only these workloads (comma-separated: W1,W2,…,W9).
+    /// Only these workloads (comma-separated: W1,W2,…,W10).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Rounds per compared row (default 5, quick 3).
@@ -146,6 +147,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             dbs.push(workloads::ListDb::new(1_000_000, "1M").await?);
         }
         report.rows.extend(workloads::w4(&bench, &dbs).await?);
+    }
+    if args.wants("W10") {
+        eprintln!("aura-bench: preparing the turn pages database");
+        report.rows.extend(turn_pages::w10(&bench).await?);
     }
     if args.wants("W6") {
         report.rows.extend(workloads::w6(&bench).await?);

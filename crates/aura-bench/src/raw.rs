@@ -21,7 +21,7 @@ use tokio_postgres::{Client, Row, Statement};
 use uuid::Uuid;
 
 /// Conversation columns, in the order of `aura_schema::Conversation`.
-const CONVERSATION_COLUMNS: &str = "id, title, model, started_at, updated_at, turn_count, \
+pub(crate) const CONVERSATION_COLUMNS: &str = "id, title, model, started_at, updated_at, turn_count, \
      input_tokens, output_tokens, last_turn_at, last_activity_at";
 /// Turn columns, in the order of `aura_schema::Turn`.
 pub(crate) const TURN_COLUMNS: &str =
@@ -122,6 +122,9 @@ pub struct RawConn {
     /// The client.
     pub client: Client,
     st: Statements,
+    /// The statements a workload prepared beside these (see [`RawPool::open_with`]), in the
+    /// order it gave them.
+    pub extra: Vec<Statement>,
 }
 
 /// A fixed set of raw connections behind a FIFO semaphore.
@@ -148,7 +151,15 @@ impl RawPool {
     /// Idle connections are reused last-in first-out (the one just returned is handed out
     /// again: its backend is awake and cache-warm), unless `fifo`, which rotates through
     /// them all as bb8's default queue does (for comparison only).
-    pub async fn open(dsn: &Dsn, size: usize, fifo: bool) -> anyhow::Result<Arc<Self>> {
+    ///
+    /// `extra` statements are prepared on every connection too ([`RawConn::extra`]), for
+    /// workloads of their own.
+    pub async fn open_with(
+        dsn: &Dsn,
+        size: usize,
+        fifo: bool,
+        extra: &[String],
+    ) -> anyhow::Result<Arc<Self>> {
         // Through aura_db::connect_raw: the DSN's TLS settings (rustls, as aura's pool), a
         // plain tokio-postgres client.
         let text = dsn.expose();
@@ -166,12 +177,25 @@ impl RawPool {
                 .await
                 .with_context(|| format!("raw connect to {dsn}"))?;
             let st = Statements::prepare(&client).await?;
+            let mut prepared = Vec::with_capacity(extra.len());
+            for sql in extra {
+                prepared.push(
+                    client
+                        .prepare(sql)
+                        .await
+                        .with_context(|| format!("prepare {sql}"))?,
+                );
+            }
             let pid: i32 = client
                 .query_one("SELECT pg_backend_pid()", &[])
                 .await?
                 .try_get(0)?;
             backends.push(u32::try_from(pid)?);
-            conns.push_back(RawConn { client, st });
+            conns.push_back(RawConn {
+                client,
+                st,
+                extra: prepared,
+            });
         }
         Ok(Arc::new(RawPool {
             gate: Arc::new(Semaphore::new(size)),
@@ -420,7 +444,7 @@ pub fn decode_cursor(text: &str) -> anyhow::Result<(DateTime<Utc>, Uuid)> {
     Ok((at, Uuid::from_bytes(id)))
 }
 
-fn conversation(row: &Row) -> anyhow::Result<Conversation> {
+pub(crate) fn conversation(row: &Row) -> anyhow::Result<Conversation> {
     Ok(Conversation {
         id: ConversationId::from_uuid(row.try_get(0)?),
         title: row.try_get(1)?,
@@ -435,7 +459,7 @@ fn conversation(row: &Row) -> anyhow::Result<Conversation> {
     })
 }
 
-fn turn(row: &Row) -> anyhow::Result<Turn> {
+pub(crate) fn turn(row: &Row) -> anyhow::Result<Turn> {
     Ok(Turn {
         conversation_id: ConversationId::from_uuid(row.try_get(0)?),
         id: TurnId::from_uuid(row.try_get(1)?),

@@ -74,6 +74,12 @@ pub struct Sides {
 impl Sides {
     /// Opens both pools on `db`, every connection made up front.
     pub async fn open(db: &TestDb, raw_fifo: bool) -> anyhow::Result<Sides> {
+        Self::open_with(db, raw_fifo, &[]).await
+    }
+
+    /// [`Sides::open`], the raw pools also preparing `extra` statements on every
+    /// connection ([`crate::raw::RawConn::extra`]).
+    pub async fn open_with(db: &TestDb, raw_fifo: bool, extra: &[String]) -> anyhow::Result<Sides> {
         let config = db
             .config_builder()
             .max_conns(POOL as u32)
@@ -84,9 +90,9 @@ impl Sides {
             .application_name("aura-bench")
             .build()?;
         let store = PgStore::open(&config).await?;
-        let raw = RawPool::open(config.app_url(), POOL, false).await?;
+        let raw = RawPool::open_with(config.app_url(), POOL, false, extra).await?;
         let raw_fifo = if raw_fifo {
-            Some(RawPool::open(config.app_url(), POOL, true).await?)
+            Some(RawPool::open_with(config.app_url(), POOL, true, extra).await?)
         } else {
             None
         };
@@ -189,7 +195,7 @@ pub(crate) async fn compared(
 
 /// A row from its sides' summaries (aura first, raw second, extras after): paired ratios
 /// against raw, and the checks.
-fn row_of(
+pub(crate) fn row_of(
     id: &str,
     name: &str,
     tasks: usize,
@@ -613,7 +619,7 @@ pub async fn w4(b: &Bench, dbs: &[ListDb]) -> anyhow::Result<Vec<Row>> {
 }
 
 /// Median over rounds of `a`'s p50 over `b`'s in the same round.
-fn median_ratio(a: &SideSummary, b: &SideSummary) -> f64 {
+pub(crate) fn median_ratio(a: &SideSummary, b: &SideSummary) -> f64 {
     crate::stats::median(
         a.rounds
             .iter()
