@@ -47,3 +47,6 @@ pub use aura_db;
 /// The whole of `aura-schema` (diesel tables, insert and update models), for queries of
 /// your own: `aura_store::aura_schema::turns::table`, say.
 pub use aura_schema;
+/// The JSON crate of a turn's structured data ([`TurnDraft::with_data`], [`Turn::data`]),
+/// so callers build the same `serde_json::Value`: `aura_store::serde_json::json!(…)`.
+pub use serde_json;
