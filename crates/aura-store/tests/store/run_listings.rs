@@ -67,7 +67,7 @@ async fn runs_come_newest_first_and_paging_while_runs_start_skips_none() {
 
     let mut expected: Vec<Run> = all_pages(100, |q| store.list_runs(c, q)).await;
     assert_eq!(expected.len(), 40, "only this conversation's runs");
-    expected.sort_by(|a, b| (b.started_at, b.id).cmp(&(a.started_at, a.id)));
+    expected.sort_by_key(|r| std::cmp::Reverse((r.started_at, r.id)));
     let ties = expected
         .windows(2)
         .filter(|w| w[0].started_at == w[1].started_at)
