@@ -7,6 +7,8 @@
 mod conversation_edit;
 mod conversations;
 mod exists;
+#[cfg(test)]
+mod fixtures;
 mod listings;
 mod requests;
 mod runs;

@@ -204,41 +204,14 @@ impl LoadedLast {
 
 #[cfg(test)]
 mod tests {
-    use aura_schema::{TurnId, TurnRole};
-    use chrono::Utc;
-
     use super::*;
+    use crate::pg::fixtures;
 
     fn loaded(turn_count: i32, newest_first: &[i32]) -> LoadedLast {
-        let id = ConversationId::new();
-        let now = Utc::now();
+        let conversation = fixtures::conversation(turn_count);
         LoadedLast {
-            conversation: Some(Conversation {
-                id,
-                title: None,
-                model: String::new(),
-                started_at: now,
-                updated_at: now,
-                turn_count,
-                input_tokens: 0,
-                output_tokens: 0,
-                last_turn_at: None,
-                last_activity_at: now,
-            }),
-            newest_first: newest_first
-                .iter()
-                .map(|&seq| Turn {
-                    conversation_id: id,
-                    id: TurnId::new(),
-                    seq,
-                    role: TurnRole::User,
-                    content: String::new(),
-                    input_tokens: 0,
-                    output_tokens: 0,
-                    created_at: now,
-                    data: None,
-                })
-                .collect(),
+            newest_first: fixtures::turns(conversation.id, newest_first),
+            conversation: Some(conversation),
         }
     }
 

@@ -22,7 +22,8 @@ use super::cached_statement;
 ///  ORDER BY started_at DESC, id DESC LIMIT $n
 /// ```
 ///
-/// `after` is the last row of the previous page (`None`: the first page).
+/// This is the first page; [`RunsAfter`] adds the bracketed bound (the last row of the
+/// previous page).
 pub(crate) struct RunsPage {
     pub(crate) conversation_id: ConversationId,
     pub(crate) limit: i64,
@@ -82,6 +83,8 @@ fn order_runs<'b>(limit: &'b i64, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<(
 ///  WHERE status = 'pending' [AND (created_at, conversation_id, id) > ($1, $2, $3)]
 ///  ORDER BY created_at, conversation_id, id LIMIT $n
 /// ```
+///
+/// This is the first page; [`PendingAfter`] adds the bracketed bound.
 pub(crate) struct PendingPage {
     pub(crate) limit: i64,
 }

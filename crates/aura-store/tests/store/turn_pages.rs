@@ -9,7 +9,7 @@ use aura_store::{
     TurnStore,
 };
 
-use crate::common::{conversation, store, turn};
+use crate::common::{append_in_background, conversation, store, turn};
 
 /// A conversation with `n` turns, each saying its seq.
 async fn with_turns(store: &PgStore, n: i32) -> ConversationId {
@@ -182,19 +182,7 @@ async fn the_conversation_with_its_last_turns_is_one_moment() {
 async fn the_last_turns_stay_consistent_while_turns_are_appended() {
     let (_db, store) = store().await;
     let id = conversation(&store).await.id;
-    let writers: Vec<_> = (0..3)
-        .map(|w| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                for i in 0..60 {
-                    store
-                        .append_turn(id, turn("x", w + i, 1))
-                        .await
-                        .expect("append");
-                }
-            })
-        })
-        .collect();
+    let writers = append_in_background(&store, id, 3, 60);
     let mut reads = 0;
     loop {
         let done = writers.iter().all(|w| w.is_finished());
