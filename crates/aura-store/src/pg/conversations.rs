@@ -268,7 +268,7 @@ impl Loaded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pg::fixtures;
+    use crate::pg::fixtures::{self, seqs};
 
     fn loaded(turn_count: i32, seqs: &[i32]) -> Loaded {
         let conversation = fixtures::conversation(turn_count);
@@ -276,12 +276,6 @@ mod tests {
             turns: fixtures::turns(conversation.id, seqs),
             conversation: Some(conversation),
         }
-    }
-
-    fn seqs(found: Option<Option<ConversationWithTurns>>) -> Option<Vec<i32>> {
-        found
-            .flatten()
-            .map(|c| c.turns.iter().map(|t| t.seq).collect())
     }
 
     #[test]

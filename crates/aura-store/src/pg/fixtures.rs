@@ -3,6 +3,8 @@
 use aura_schema::{Conversation, ConversationId, Turn, TurnId, TurnRole};
 use chrono::Utc;
 
+use crate::views::ConversationWithTurns;
+
 /// A conversation with this `turn_count` (everything else empty or now).
 pub(super) fn conversation(turn_count: i32) -> Conversation {
     let now = Utc::now();
@@ -36,4 +38,12 @@ pub(super) fn turns(id: ConversationId, seqs: &[i32]) -> Vec<Turn> {
             data: None,
         })
         .collect()
+}
+
+/// The seqs of a consistency check's result (`None`: torn; `Some(None)` reads as `None`
+/// too: the tests that call it expect a conversation).
+pub(super) fn seqs(found: Option<Option<ConversationWithTurns>>) -> Option<Vec<i32>> {
+    found
+        .flatten()
+        .map(|c| c.turns.iter().map(|t| t.seq).collect())
 }

@@ -205,7 +205,7 @@ impl LoadedLast {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pg::fixtures;
+    use crate::pg::fixtures::{self, seqs};
 
     fn loaded(turn_count: i32, newest_first: &[i32]) -> LoadedLast {
         let conversation = fixtures::conversation(turn_count);
@@ -213,12 +213,6 @@ mod tests {
             newest_first: fixtures::turns(conversation.id, newest_first),
             conversation: Some(conversation),
         }
-    }
-
-    fn seqs(found: Option<Option<ConversationWithTurns>>) -> Option<Vec<i32>> {
-        found
-            .flatten()
-            .map(|c| c.turns.iter().map(|t| t.seq).collect())
     }
 
     #[test]
