@@ -66,8 +66,9 @@ pub struct TurnDraft<'a> {
     /// Output (completion) tokens spent on the turn, `>= 0`.
     pub output_tokens: i32,
     /// Structured data (tool calls and results, finish reason, the producing model), or
-    /// `None`: at most 1 MiB as JSON, nested at most 64 deep, no NUL in a string or key;
-    /// read back as exactly this value (see [`limits`](crate::limits)).
+    /// `None`: at most 1 MiB as JSON, nested at most 64 deep, no NUL in a string or key,
+    /// no whole-number float near `f64::MAX`; read back as exactly this value (see
+    /// [`limits`](crate::limits) and the crate docs).
     pub data: Option<&'a serde_json::Value>,
 }
 

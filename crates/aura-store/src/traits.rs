@@ -101,7 +101,8 @@ pub trait TurnStore: Send + Sync {
     /// ([`IdempotencyMismatch`](crate::ConflictKind::IdempotencyMismatch)): the id is stored
     /// with other content (or data). InvalidInput: `id` (not a UUIDv7), `content` (empty,
     /// over 1 MiB, NUL), `input_tokens` / `output_tokens` (negative), `data` (over 1 MiB as
-    /// JSON, nested over 64 deep, NUL in a string or key).
+    /// JSON, nested over 64 deep, NUL in a string or key, a whole-number float near
+    /// `f64::MAX` that could not be read back).
     async fn append_turn(
         &self,
         conversation_id: ConversationId,
