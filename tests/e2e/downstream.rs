@@ -97,6 +97,69 @@ mod sibling {
         assert_eq!(store.append_turn(c, answer).await?.seq, 2);
         Ok(c)
     }
+
+    /// What the runner and the API server read and change afterwards (issue 15): the
+    /// context window, a tool turn with structured data, the run history, a rename by
+    /// two editors, the notifier's poll.
+    pub async fn follow_up(store: &Arc<dyn Store>, c: ConversationId) -> Result<(), StoreError> {
+        use aura_store::{ConversationEdit, ListQuery, TurnQuery};
+
+        let call =
+            aura_store::serde_json::json!({"tool": "book", "args": {"people": 2}, "score": 1e16});
+        let tool = TurnDraft::new(TurnRole::Tool, "booked")
+            .with_data(&call)
+            .with_id(TurnId::new());
+        assert_eq!(store.append_turn(c, tool).await?.data.as_ref(), Some(&call));
+        let window = store.list_turns(c, TurnQuery::latest(2)).await?;
+        let seqs: Vec<i32> = window.turns.iter().map(|t| t.seq).collect();
+        assert_eq!(seqs, [2, 3]);
+        assert_eq!(window.turns[1].data.as_ref(), Some(&call));
+        let older = store.list_turns(c, window.next.expect("turn 1")).await?;
+        assert_eq!((older.turns.len(), older.next), (1, None));
+
+        let seen = store.get_conversation_with_last_turns(c, 1).await?;
+        assert_eq!(seen.turns.len(), 1);
+        let renamed = store
+            .update_conversation(
+                c,
+                ConversationEdit::new()
+                    .title("dinner for two")
+                    .if_unchanged_since(seen.conversation.updated_at),
+            )
+            .await?;
+        match store
+            .update_conversation(
+                c,
+                ConversationEdit::new()
+                    .title("dinner")
+                    .if_unchanged_since(seen.conversation.updated_at),
+            )
+            .await
+        {
+            Err(StoreError::Conflict {
+                kind: ConflictKind::ConversationChanged { updated_at },
+                ..
+            }) => assert_eq!(updated_at, renamed.updated_at),
+            other => panic!("expected ConversationChanged, got {other:?}"),
+        }
+
+        assert_eq!(store.find_running_run(c).await?, None);
+        let runs = store.list_runs(c, ListQuery::default()).await?;
+        assert_eq!(runs.items.len(), 1);
+        let asked = store
+            .list_run_requests(RunKey::from(&runs.items[0]))
+            .await?;
+        assert_eq!(asked[0].status, RequestStatus::Resumed);
+        store
+            .create_request(c, RequestDraft::new(None, "dessert?"))
+            .await?;
+        let pending = store
+            .list_all_pending_requests(ListQuery::default())
+            .await?;
+        assert_eq!(pending.items.len(), 1);
+        assert_eq!(pending.items[0].conversation_id, c);
+        Ok(())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,9 +168,10 @@ async fn a_sibling_crate_uses_the_store_through_arc_dyn_store_only() {
     let config: aura_store::Config = db.config().clone();
     let (pg, store) = sibling::open(&config).await;
     let c = sibling::exchange(&store).await.expect("the exchange");
+    sibling::follow_up(&store, c).await.expect("the follow-up");
 
     let got = store.get_conversation(c).await.expect("get");
-    assert_eq!(got.conversation.turn_count, 2);
+    assert_eq!(got.conversation.turn_count, 3);
     assert_eq!(
         (
             got.conversation.input_tokens,
@@ -116,7 +180,7 @@ async fn a_sibling_crate_uses_the_store_through_arc_dyn_store_only() {
         (14, 6)
     );
     let contents: Vec<&str> = got.turns.iter().map(|t| t.content.as_str()).collect();
-    assert_eq!(contents, ["book a table?", "booked for two"]);
+    assert_eq!(contents, ["book a table?", "booked for two", "booked"]);
 
     // Shutdown: the handle held elsewhere answers Closed, not a timeout.
     let held: Arc<dyn aura_store::Store> = Arc::clone(&store);

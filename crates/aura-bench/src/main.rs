@@ -16,6 +16,7 @@ mod report;
 mod seed;
 mod spans;
 mod stats;
+mod turn_pages;
 mod workloads;
 
 use std::path::PathBuf;
@@ -35,7 +36,7 @@ struct Args {
     /// Short run (under 2 minutes): fewer, shorter rounds; W4 at 10,000 conversations only.
     #[arg(long)]
     quick: bool,
-    /// Only these workloads (comma-separated: W1,W2,…,W10).
+    /// Only these workloads (comma-separated: W1,W2,…,W12).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Rounds per compared row (default 5, quick 3).
@@ -155,6 +156,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             dbs.push(workloads::ListDb::new(1_000_000, "1M").await?);
         }
         report.rows.extend(workloads::w4(&bench, &dbs).await?);
+    }
+    if args.wants("W11") {
+        eprintln!("aura-bench: preparing the turn pages database");
+        report.rows.extend(turn_pages::w11(&bench).await?);
     }
     if args.wants("W6") {
         report.rows.extend(workloads::w6(&bench).await?);

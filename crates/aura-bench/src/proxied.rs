@@ -28,7 +28,7 @@ const APP: &str = "aura-bench-proxied";
 /// 16 tasks, through the proxy.
 pub async fn w10(b: &Bench, db: &TestDb, d: &MainData) -> anyhow::Result<Vec<Row>> {
     let proxy = FaultProxy::for_db(db).await;
-    let sides = Sides::open_with(db, proxy.config_builder(db), APP, false).await?;
+    let sides = Sides::open_with(db, proxy.config_builder(db), APP, false, &[]).await?;
     proxy.set_latency(LATENCY);
     let rtt = round_trip(&sides.raw).await?;
     eprintln!("  W10: a round trip through the proxy takes {rtt:.2?} (median of 21 SELECT 1)");

@@ -21,11 +21,11 @@ use tokio_postgres::{Client, Row, Statement};
 use uuid::Uuid;
 
 /// Conversation columns, in the order of `aura_schema::Conversation`.
-const CONVERSATION_COLUMNS: &str = "id, title, model, started_at, updated_at, turn_count, \
+pub(crate) const CONVERSATION_COLUMNS: &str = "id, title, model, started_at, updated_at, turn_count, \
      input_tokens, output_tokens, last_turn_at, last_activity_at";
 /// Turn columns, in the order of `aura_schema::Turn`.
-const TURN_COLUMNS: &str =
-    "conversation_id, id, seq, role, content, input_tokens, output_tokens, created_at";
+pub(crate) const TURN_COLUMNS: &str =
+    "conversation_id, id, seq, role, content, input_tokens, output_tokens, created_at, data";
 /// Summary columns, in the order of `aura_store::ConversationSummary`.
 const SUMMARY_COLUMNS: &str = "id, title, model, started_at, turn_count, input_tokens, \
      output_tokens, last_activity_at";
@@ -36,8 +36,8 @@ pub const APPEND_SQL: &str = "WITH c AS (UPDATE aura.conversations SET turn_coun
      last_turn_at = GREATEST(last_turn_at, now()), updated_at = now() WHERE id = $3 \
      RETURNING id, turn_count, last_turn_at) \
      INSERT INTO aura.turns (conversation_id, id, seq, role, content, input_tokens, \
-     output_tokens, created_at) SELECT c.id, $4, c.turn_count, $5, $6, $7, $8, c.last_turn_at \
-     FROM c RETURNING seq, created_at";
+     output_tokens, created_at, data) SELECT c.id, $4, c.turn_count, $5, $6, $7, $8, \
+     c.last_turn_at, $9 FROM c RETURNING seq, created_at";
 
 /// Statements prepared on each connection.
 pub struct Statements {
@@ -92,6 +92,7 @@ impl Statements {
                         Type::TEXT,
                         Type::INT4,
                         Type::INT4,
+                        Type::JSONB,
                     ],
                 )
                 .await
@@ -100,10 +101,12 @@ impl Statements {
                 "SELECT turn_count FROM aura.conversations WHERE id = $1 FOR UPDATE".to_owned(),
             )
             .await?,
-            naive_insert: p(format!(
-                "INSERT INTO aura.turns ({TURN_COLUMNS}) \
+            naive_insert: p(
+                "INSERT INTO aura.turns (conversation_id, id, seq, role, content, \
+                 input_tokens, output_tokens, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, now()) RETURNING created_at"
-            ))
+                    .to_owned(),
+            )
             .await?,
             naive_update: p("UPDATE aura.conversations SET turn_count = $2, \
                  input_tokens = input_tokens + $3, output_tokens = output_tokens + $4, \
@@ -119,6 +122,9 @@ pub struct RawConn {
     /// The client.
     pub client: Client,
     st: Statements,
+    /// The statements a workload prepared beside these (see [`RawPool::open_with`]), in the
+    /// order it gave them.
+    pub extra: Vec<Statement>,
 }
 
 /// A fixed set of raw connections behind a FIFO semaphore.
@@ -145,7 +151,15 @@ impl RawPool {
     /// Idle connections are reused last-in first-out (the one just returned is handed out
     /// again: its backend is awake and cache-warm), unless `fifo`, which rotates through
     /// them all as bb8's default queue does (for comparison only).
-    pub async fn open(dsn: &Dsn, size: usize, fifo: bool) -> anyhow::Result<Arc<Self>> {
+    ///
+    /// `extra` statements are prepared on every connection too ([`RawConn::extra`]), for
+    /// workloads of their own.
+    pub async fn open_with(
+        dsn: &Dsn,
+        size: usize,
+        fifo: bool,
+        extra: &[String],
+    ) -> anyhow::Result<Arc<Self>> {
         // Through aura_db::connect_raw: the DSN's TLS settings (rustls, as aura's pool), a
         // plain tokio-postgres client.
         let text = dsn.expose();
@@ -163,12 +177,25 @@ impl RawPool {
                 .await
                 .with_context(|| format!("raw connect to {dsn}"))?;
             let st = Statements::prepare(&client).await?;
+            let mut prepared = Vec::with_capacity(extra.len());
+            for sql in extra {
+                prepared.push(
+                    client
+                        .prepare(sql)
+                        .await
+                        .with_context(|| format!("prepare {sql}"))?,
+                );
+            }
             let pid: i32 = client
                 .query_one("SELECT pg_backend_pid()", &[])
                 .await?
                 .try_get(0)?;
             backends.push(u32::try_from(pid)?);
-            conns.push_back(RawConn { client, st });
+            conns.push_back(RawConn {
+                client,
+                st,
+                extra: prepared,
+            });
         }
         Ok(Arc::new(RawPool {
             gate: Arc::new(Semaphore::new(size)),
@@ -318,6 +345,7 @@ impl RawConn {
                     &content,
                     &input_tokens,
                     &output_tokens,
+                    &None::<serde_json::Value>,
                 ],
             )
             .await?
@@ -331,6 +359,7 @@ impl RawConn {
             input_tokens,
             output_tokens,
             created_at: row.try_get(1)?,
+            data: None,
         })
     }
 
@@ -389,6 +418,7 @@ impl RawConn {
             input_tokens,
             output_tokens,
             created_at,
+            data: None,
         })
     }
 }
@@ -438,7 +468,7 @@ pub fn decode_cursor(text: &str) -> anyhow::Result<(DateTime<Utc>, Uuid)> {
     Ok((at, Uuid::from_bytes(id)))
 }
 
-fn conversation(row: &Row) -> anyhow::Result<Conversation> {
+pub(crate) fn conversation(row: &Row) -> anyhow::Result<Conversation> {
     Ok(Conversation {
         id: ConversationId::from_uuid(row.try_get(0)?),
         title: row.try_get(1)?,
@@ -453,7 +483,7 @@ fn conversation(row: &Row) -> anyhow::Result<Conversation> {
     })
 }
 
-fn turn(row: &Row) -> anyhow::Result<Turn> {
+pub(crate) fn turn(row: &Row) -> anyhow::Result<Turn> {
     Ok(Turn {
         conversation_id: ConversationId::from_uuid(row.try_get(0)?),
         id: TurnId::from_uuid(row.try_get(1)?),
@@ -463,6 +493,7 @@ fn turn(row: &Row) -> anyhow::Result<Turn> {
         input_tokens: row.try_get(5)?,
         output_tokens: row.try_get(6)?,
         created_at: row.try_get(7)?,
+        data: row.try_get(8)?,
     })
 }
 

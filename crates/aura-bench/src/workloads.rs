@@ -74,16 +74,18 @@ pub struct Sides {
 impl Sides {
     /// Opens both pools on `db`, every connection made up front.
     pub async fn open(db: &TestDb, raw_fifo: bool) -> anyhow::Result<Sides> {
-        Sides::open_with(db, db.config_builder(), "aura-bench", raw_fifo).await
+        Sides::open_with(db, db.config_builder(), "aura-bench", raw_fifo, &[]).await
     }
 
     /// [`Sides::open`] with the connections `builder` describes (through a proxy, say),
-    /// aura's named `app` (its backends are found by that name).
+    /// aura's named `app` (its backends are found by that name), the raw pools also
+    /// preparing `extra` statements on every connection ([`crate::raw::RawConn::extra`]).
     pub async fn open_with(
         db: &TestDb,
         builder: aura_db::ConfigBuilder,
         app: &str,
         raw_fifo: bool,
+        extra: &[String],
     ) -> anyhow::Result<Sides> {
         let config = builder
             .max_conns(POOL as u32)
@@ -94,9 +96,9 @@ impl Sides {
             .application_name(app)
             .build()?;
         let store = PgStore::open(&config).await?;
-        let raw = RawPool::open(config.app_url(), POOL, false).await?;
+        let raw = RawPool::open_with(config.app_url(), POOL, false, extra).await?;
         let raw_fifo = if raw_fifo {
-            Some(RawPool::open(config.app_url(), POOL, true).await?)
+            Some(RawPool::open_with(config.app_url(), POOL, true, extra).await?)
         } else {
             None
         };
@@ -199,7 +201,7 @@ pub(crate) async fn compared(
 
 /// A row from its sides' summaries (aura first, raw second, extras after): paired ratios
 /// against raw, and the checks.
-fn row_of(
+pub(crate) fn row_of(
     id: &str,
     name: &str,
     tasks: usize,
@@ -627,7 +629,7 @@ pub async fn w4(b: &Bench, dbs: &[ListDb]) -> anyhow::Result<Vec<Row>> {
 }
 
 /// Median over rounds of `a`'s p50 over `b`'s in the same round.
-fn median_ratio(a: &SideSummary, b: &SideSummary) -> f64 {
+pub(crate) fn median_ratio(a: &SideSummary, b: &SideSummary) -> f64 {
     crate::stats::median(
         a.rounds
             .iter()

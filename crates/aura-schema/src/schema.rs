@@ -90,6 +90,8 @@ pub mod aura {
             output_tokens -> Int4,
             /// When the turn was stored.
             created_at -> Timestamptz,
+            /// Structured data of the turn (tool calls and results, finish reason, producing model), as JSON; NULL when the turn has none.
+            data -> Nullable<Jsonb>,
         }
     }
 

@@ -80,6 +80,8 @@ async fn every_turn_role_round_trips() {
     let mut conn = pool.get().await.expect("connection");
     let conn: &mut AsyncPgConnection = &mut conn;
     let cid = new_conversation(conn).await;
+    // A tool turn carries its call as structured data; the others none.
+    let call = serde_json::json!({"tool": "search", "args": {"q": "lisbon"}, "ok": true});
 
     for (n, role) in TurnRole::ALL.iter().enumerate() {
         let seq = i32::try_from(n).expect("small") + 1;
@@ -92,6 +94,7 @@ async fn every_turn_role_round_trips() {
                 content: role.as_str(),
                 input_tokens: seq,
                 output_tokens: 2 * seq,
+                data: (*role == TurnRole::Tool).then_some(&call),
             })
             .execute(conn)
             .await
@@ -117,6 +120,13 @@ async fn every_turn_role_round_trips() {
         .await
         .expect("the tool turn");
     assert_eq!((tool.seq, tool.output_tokens), (4, 8));
+    assert_eq!(tool.data.as_ref(), Some(&call));
+    assert!(
+        loaded
+            .iter()
+            .filter(|t| t.id != tool.id)
+            .all(|t| t.data.is_none())
+    );
     let by_key: Turn = turns::table
         .find((cid, tool.id))
         .select(Turn::as_select())

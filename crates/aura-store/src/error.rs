@@ -88,6 +88,13 @@ pub enum ConflictKind {
     /// The conversation already has a turn with this `seq` (the store numbers turns under
     /// the conversation's row lock, so only a writer bypassing it meets this).
     TurnSeqTaken,
+    /// The conversation changed after the version the caller expected
+    /// ([`ConversationEdit::if_unchanged_since`](crate::ConversationEdit::if_unchanged_since)):
+    /// another edit, or a new turn. Nothing was changed; read it again and decide.
+    ConversationChanged {
+        /// Its `updated_at` now.
+        updated_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl fmt::Display for ConflictKind {
@@ -112,6 +119,10 @@ impl fmt::Display for ConflictKind {
                  must send the same content)",
             ),
             ConflictKind::TurnSeqTaken => f.write_str("already has a turn with this seq"),
+            ConflictKind::ConversationChanged { updated_at } => write!(
+                f,
+                "has changed since the expected version (updated_at is now {updated_at})"
+            ),
         }
     }
 }

@@ -65,6 +65,11 @@ pub struct TurnDraft<'a> {
     pub input_tokens: i32,
     /// Output (completion) tokens spent on the turn, `>= 0`.
     pub output_tokens: i32,
+    /// Structured data (tool calls and results, finish reason, the producing model), or
+    /// `None`: at most 1 MiB as JSON, nested at most 64 deep, no NUL in a string or key,
+    /// no whole-number float near `f64::MAX`; read back as exactly this value (see
+    /// [`limits`](crate::limits) and the crate docs).
+    pub data: Option<&'a serde_json::Value>,
 }
 
 impl<'a> TurnDraft<'a> {
@@ -76,6 +81,7 @@ impl<'a> TurnDraft<'a> {
             content,
             input_tokens: 0,
             output_tokens: 0,
+            data: None,
         }
     }
 
@@ -89,6 +95,12 @@ impl<'a> TurnDraft<'a> {
     /// The same draft with a caller-supplied id (its idempotency key).
     pub const fn with_id(mut self, id: TurnId) -> Self {
         self.id = Some(id);
+        self
+    }
+
+    /// The same draft with structured data.
+    pub const fn with_data(mut self, data: &'a serde_json::Value) -> Self {
+        self.data = Some(data);
         self
     }
 }

@@ -2,6 +2,7 @@
 
 mod classify;
 mod cursor;
+mod edit;
 mod error;
 mod input;
 mod keys;
@@ -10,14 +11,18 @@ mod pg;
 mod sql;
 mod telemetry;
 mod traits;
+mod turn_data;
+mod turn_query;
 mod views;
 
 pub use cursor::Cursor;
+pub use edit::ConversationEdit;
 pub use error::{ConflictKind, Entity, StoreError};
 pub use input::{ConversationDraft, RequestDraft, RunDraft, RunEnd, TurnDraft};
 pub use keys::{RequestKey, RunKey, TurnKey};
 pub use pg::PgStore;
 pub use traits::{ConversationStore, RequestStore, RunStore, Store, TurnStore};
+pub use turn_query::{TurnPage, TurnPosition, TurnQuery};
 pub use views::{ConversationSummary, ConversationWithTurns, ListQuery, Page, StoppedRun};
 
 /// Re-exported for implementors of the traits (mocks in sibling crates' tests).
@@ -43,3 +48,6 @@ pub use aura_db;
 /// The whole of `aura-schema` (diesel tables, insert and update models), for queries of
 /// your own: `aura_store::aura_schema::turns::table`, say.
 pub use aura_schema;
+/// The JSON crate of a turn's structured data ([`TurnDraft::with_data`], [`Turn::data`]),
+/// so callers build the same `serde_json::Value`: `aura_store::serde_json::json!(…)`.
+pub use serde_json;

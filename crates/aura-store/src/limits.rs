@@ -15,6 +15,15 @@ pub const MAX_BATCH: usize = 1000;
 pub const MAX_PAGE: u32 = 100;
 /// Page size when the query gives none.
 pub const DEFAULT_PAGE: u32 = 50;
+/// Most turns in one read of
+/// [`list_turns`](crate::TurnStore::list_turns) or
+/// [`get_conversation_with_last_turns`](crate::ConversationStore::get_conversation_with_last_turns).
+pub const MAX_TURN_PAGE: u32 = 500;
+/// Largest structured data of a turn, in bytes of JSON as the store writes it (1 MiB).
+pub const MAX_DATA_BYTES: usize = 1024 * 1024;
+/// Deepest nesting of arrays and objects in a turn's structured data (serde_json reads at
+/// most 128 levels back).
+pub const MAX_DATA_DEPTH: usize = 64;
 
 /// Required text: not empty, at most [`MAX_TEXT_BYTES`], no NUL (Postgres text cannot hold it).
 pub(crate) fn required_text(field: &'static str, value: &str) -> Result<(), StoreError> {
@@ -84,6 +93,18 @@ pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, StoreError> {
     }
 }
 
+/// A number of turns to read: `1..=MAX_TURN_PAGE`, or from 0 when `zero` is allowed.
+pub(crate) fn turn_limit(field: &'static str, n: u32, zero: bool) -> Result<u32, StoreError> {
+    let min = u32::from(!zero);
+    if (min..=MAX_TURN_PAGE).contains(&n) {
+        return Ok(n);
+    }
+    Err(StoreError::invalid(
+        field,
+        format!("must be {min} to {MAX_TURN_PAGE}, got {n}"),
+    ))
+}
+
 /// A caller-supplied id: `None` (the store makes one) or a UUIDv7, the only version the
 /// schema's ids are (time-ordered, so new rows land at the right edge of the indexes).
 pub(crate) fn caller_id(id: Option<uuid::Uuid>) -> Result<(), StoreError> {
@@ -147,5 +168,10 @@ mod tests {
         );
         assert!(caller_id(Some(uuid::Uuid::now_v7())).is_ok());
         assert!(caller_id(None).is_ok());
+        assert_eq!(field_of(turn_limit("limit", 0, false)), "limit");
+        assert_eq!(field_of(turn_limit("limit", 501, false)), "limit");
+        assert_eq!(turn_limit("limit", 500, false).ok(), Some(500));
+        assert_eq!(turn_limit("turns", 0, true).ok(), Some(0));
+        assert_eq!(field_of(turn_limit("turns", 501, true)), "turns");
     }
 }

@@ -18,7 +18,7 @@ use tracing::{Instrument, Span};
 
 use crate::error::StoreError;
 use crate::pg::PgStore;
-use crate::views::{ConversationSummary, ConversationWithTurns, Page, StoppedRun};
+use crate::views::{ConversationWithTurns, Page, StoppedRun};
 use aura_schema::{AskUserRequest, Conversation, Run, Turn};
 
 /// Runs `operation` (the store operation `op` on table `collection`) inside its span, then
@@ -100,7 +100,19 @@ impl<T> Returned for Vec<T> {
     }
 }
 
-impl Returned for Page<ConversationSummary> {
+impl<T> Returned for Option<T> {
+    fn rows(&self) -> Option<u64> {
+        Some(u64::from(self.is_some()))
+    }
+}
+
+impl Returned for crate::turn_query::TurnPage {
+    fn rows(&self) -> Option<u64> {
+        Some(self.turns.len() as u64)
+    }
+}
+
+impl<T> Returned for Page<T> {
     fn rows(&self) -> Option<u64> {
         Some(self.items.len() as u64)
     }

@@ -6,9 +6,11 @@ use async_trait::async_trait;
 
 use aura_schema::{AskUserRequest, Conversation, ConversationId, RequestId, Run, Turn};
 
+use crate::edit::ConversationEdit;
 use crate::error::StoreError;
 use crate::input::{ConversationDraft, RequestDraft, RunDraft, RunEnd, TurnDraft};
 use crate::keys::{RequestKey, RunKey, TurnKey};
+use crate::turn_query::{TurnPage, TurnQuery};
 use crate::views::{ConversationSummary, ConversationWithTurns, ListQuery, Page, StoppedRun};
 
 /// Conversations: create, read with their turns, list by activity, delete.
@@ -50,6 +52,38 @@ pub trait ConversationStore: Send + Sync {
     ///
     /// NotFound: the conversation.
     async fn delete_conversation(&self, id: ConversationId) -> Result<(), StoreError>;
+
+    /// The conversation with only its latest `turns` turns (0: none), in `seq` order, as of
+    /// one moment: the turns are exactly `turn_count - k + 1 ..= turn_count`, `k` being
+    /// `turns` or `turn_count` when smaller. One round trip; the cost does not grow with
+    /// the conversation's length. [`get_conversation`](Self::get_conversation) reads them
+    /// all.
+    ///
+    /// NotFound: the conversation. InvalidInput: `turns` (over
+    /// [`MAX_TURN_PAGE`](crate::limits::MAX_TURN_PAGE), 500).
+    async fn get_conversation_with_last_turns(
+        &self,
+        id: ConversationId,
+        turns: u32,
+    ) -> Result<ConversationWithTurns, StoreError>;
+
+    /// Changes the conversation's title and/or model and returns it as it is now
+    /// (`updated_at` moved forward). With
+    /// [`ConversationEdit::if_unchanged_since`](crate::ConversationEdit::if_unchanged_since),
+    /// only if the conversation's `updated_at` is still the one given: two editors of one
+    /// conversation never silently overwrite each other. Any change of the row moves
+    /// `updated_at`: another edit, and also a new turn.
+    ///
+    /// NotFound: the conversation. Conflict
+    /// ([`ConversationChanged`](crate::ConflictKind::ConversationChanged), with its
+    /// `updated_at` now): it changed since the expected version; nothing was changed.
+    /// InvalidInput: `title` (empty or over 500 characters, NUL), `model` (over 500
+    /// characters, NUL), `edit` (changes nothing).
+    async fn update_conversation(
+        &self,
+        id: ConversationId,
+        edit: ConversationEdit<'_>,
+    ) -> Result<Conversation, StoreError>;
 }
 
 /// Turns: append, read one.
@@ -65,8 +99,10 @@ pub trait TurnStore: Send + Sync {
     ///
     /// NotFound: the conversation. Conflict
     /// ([`IdempotencyMismatch`](crate::ConflictKind::IdempotencyMismatch)): the id is stored
-    /// with other content. InvalidInput: `id` (not a UUIDv7), `content` (empty, over 1 MiB,
-    /// NUL), `input_tokens` / `output_tokens` (negative).
+    /// with other content (or data). InvalidInput: `id` (not a UUIDv7), `content` (empty,
+    /// over 1 MiB, NUL), `input_tokens` / `output_tokens` (negative), `data` (over 1 MiB as
+    /// JSON, nested over 64 deep, NUL in a string or key, a whole-number float near
+    /// `f64::MAX` that could not be read back).
     async fn append_turn(
         &self,
         conversation_id: ConversationId,
@@ -77,6 +113,21 @@ pub trait TurnStore: Send + Sync {
     ///
     /// NotFound: the turn.
     async fn get_turn(&self, key: TurnKey) -> Result<Turn, StoreError>;
+
+    /// A page of the conversation's turns by `seq`, in `seq` order: after a seq (paging
+    /// forward), before a seq (paging backward), or the latest ones (a model's context
+    /// window); see [`TurnQuery`](crate::TurnQuery). One round trip (two for an empty
+    /// page); an index range scan of `limit` rows, whatever the conversation's length.
+    /// Keyset by `seq`: paging forward while turns are appended never repeats or skips a
+    /// turn, and reaches the new ones; `next` is the following page's query.
+    ///
+    /// NotFound: the conversation. InvalidInput: `limit` (not 1..=500), `after` (negative),
+    /// `before` (below 1).
+    async fn list_turns(
+        &self,
+        conversation_id: ConversationId,
+        query: TurnQuery,
+    ) -> Result<TurnPage, StoreError>;
 }
 
 /// Runs: start, read, stop, finish.
@@ -121,6 +172,27 @@ pub trait RunStore: Send + Sync {
         end: RunEnd,
         reason: Option<&str>,
     ) -> Result<Run, StoreError>;
+
+    /// A page of the conversation's runs, newest first (`started_at`, then id,
+    /// descending). Keyset-paginated: pass the page's `next` as the next query's `after`;
+    /// a run started while paging is newer than every page read, so paging never repeats
+    /// or skips a run that existed when it began.
+    ///
+    /// NotFound: the conversation. InvalidInput: `limit` (not 1..=100), `after` (not a
+    /// cursor of this listing).
+    async fn list_runs(
+        &self,
+        conversation_id: ConversationId,
+        query: ListQuery,
+    ) -> Result<Page<Run>, StoreError>;
+
+    /// The conversation's running run, if it has one (at most one runs at a time).
+    ///
+    /// NotFound: the conversation.
+    async fn find_running_run(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Option<Run>, StoreError>;
 }
 
 /// Ask-user requests: ask, answer, resume, list the open ones.
@@ -178,6 +250,28 @@ pub trait RequestStore: Send + Sync {
         &self,
         conversation_id: ConversationId,
     ) -> Result<Vec<AskUserRequest>, StoreError>;
+
+    /// Every request the run asked, in any status, oldest first (`created_at`, then id).
+    ///
+    /// NotFound: the run.
+    async fn list_run_requests(&self, key: RunKey) -> Result<Vec<AskUserRequest>, StoreError>;
+
+    /// A page of the pending requests of every conversation, oldest first (`created_at`,
+    /// then conversation id, then id): what a notifier polls. Keyset-paginated: pass the
+    /// page's `next` as the next query's `after`. Paging never repeats a request, and
+    /// visits every request that was pending when it began and still is when its page is
+    /// read (one answered or cancelled meanwhile drops out). A request created while paging
+    /// is stamped with its statement's start, so one created just before a page was read
+    /// can commit just after it, with a time that page already passed: a notifier should
+    /// start each polling round from the first page (the listing holds only what is
+    /// pending, so a round costs as much as the backlog) and remember what it notified by
+    /// key.
+    ///
+    /// InvalidInput: `limit` (not 1..=100), `after` (not a cursor of this listing).
+    async fn list_all_pending_requests(
+        &self,
+        query: ListQuery,
+    ) -> Result<Page<AskUserRequest>, StoreError>;
 }
 
 /// All four repositories in one object: `Arc<dyn Store>` coerces to `Arc<dyn TurnStore>`

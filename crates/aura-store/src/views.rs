@@ -7,15 +7,17 @@ use diesel::prelude::*;
 use crate::cursor::Cursor;
 
 /// A conversation with all its turns, ordered by `seq` (see
-/// [`get_conversation`](crate::ConversationStore::get_conversation)).
+/// [`get_conversation`](crate::ConversationStore::get_conversation)), or with its latest
+/// ones ([`get_conversation_with_last_turns`](crate::ConversationStore::get_conversation_with_last_turns)).
 ///
-/// Consistent: `turns` are exactly turns `1..=conversation.turn_count`, and the
-/// conversation's token totals are their sums.
+/// Consistent: `turns` are exactly turns `1..=conversation.turn_count` (all of them; the
+/// conversation's token totals are their sums), or the last of those (the latest ones).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConversationWithTurns {
     /// The conversation row.
     pub conversation: Conversation,
-    /// Its turns, `seq` 1, 2, … without gaps (empty for a new conversation).
+    /// Its turns, `seq` 1, 2, … without gaps (empty for a new conversation), or the latest
+    /// ones, without gaps, ending at `turn_count`.
     pub turns: Vec<Turn>,
 }
 
@@ -41,8 +43,10 @@ pub struct ConversationSummary {
     pub last_activity_at: DateTime<Utc>,
 }
 
-/// Which page of [`list_conversations`](crate::ConversationStore::list_conversations) to
-/// read.
+/// Which page of a keyset listing to read:
+/// [`list_conversations`](crate::ConversationStore::list_conversations),
+/// [`list_runs`](crate::RunStore::list_runs) or
+/// [`list_all_pending_requests`](crate::RequestStore::list_all_pending_requests).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListQuery {
     /// Page size, 1 to [`MAX_PAGE`](crate::limits::MAX_PAGE); `None` is
@@ -53,7 +57,7 @@ pub struct ListQuery {
     pub after: Option<Cursor>,
 }
 
-/// A page of results, newest activity first.
+/// A page of results, in the listing's order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
     /// The rows of this page.

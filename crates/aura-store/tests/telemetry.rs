@@ -81,6 +81,7 @@ async fn spans_carry_the_attributes_and_no_secret_or_content() {
         content: CONTENT,
         input_tokens: 1,
         output_tokens: 2,
+        data: None,
     };
     store.append_turn(conversation.id, draft).await.unwrap();
     let read = store.get_conversation(conversation.id).await.unwrap();

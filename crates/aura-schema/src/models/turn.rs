@@ -33,6 +33,9 @@ pub struct Turn {
     pub output_tokens: i32,
     /// When the turn was stored.
     pub created_at: DateTime<Utc>,
+    /// Structured data (tool calls and results, finish reason, producing model), as JSON;
+    /// `None` when the turn has none.
+    pub data: Option<serde_json::Value>,
 }
 
 /// A new turn; `created_at` comes from the database (`now()`).
@@ -53,4 +56,7 @@ pub struct NewTurn<'a> {
     pub input_tokens: i32,
     /// Output tokens (0 when not metered).
     pub output_tokens: i32,
+    /// Structured data, if any (JSONB; written with diesel's serializer: see aura-store for
+    /// a write that reads back exactly the same `serde_json::Value`).
+    pub data: Option<&'a serde_json::Value>,
 }

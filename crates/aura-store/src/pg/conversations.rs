@@ -267,48 +267,15 @@ impl Loaded {
 
 #[cfg(test)]
 mod tests {
-    use aura_schema::{TurnId, TurnRole};
-    use chrono::Utc;
-
     use super::*;
+    use crate::pg::fixtures::{self, seqs};
 
     fn loaded(turn_count: i32, seqs: &[i32]) -> Loaded {
-        let id = ConversationId::new();
-        let now = Utc::now();
-        let turns = seqs
-            .iter()
-            .map(|&seq| Turn {
-                conversation_id: id,
-                id: TurnId::new(),
-                seq,
-                role: TurnRole::User,
-                content: String::new(),
-                input_tokens: 0,
-                output_tokens: 0,
-                created_at: now,
-            })
-            .collect();
+        let conversation = fixtures::conversation(turn_count);
         Loaded {
-            conversation: Some(Conversation {
-                id,
-                title: None,
-                model: String::new(),
-                started_at: now,
-                updated_at: now,
-                turn_count,
-                input_tokens: 0,
-                output_tokens: 0,
-                last_turn_at: None,
-                last_activity_at: now,
-            }),
-            turns,
+            turns: fixtures::turns(conversation.id, seqs),
+            conversation: Some(conversation),
         }
-    }
-
-    fn seqs(found: Option<Option<ConversationWithTurns>>) -> Option<Vec<i32>> {
-        found
-            .flatten()
-            .map(|c| c.turns.iter().map(|t| t.seq).collect())
     }
 
     #[test]

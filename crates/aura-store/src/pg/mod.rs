@@ -5,10 +5,16 @@
 //! of `crate::sql`; reads and inserts are diesel's DSL, which diesel caches too.
 
 mod attempts;
+mod conversation_edit;
 mod conversations;
+mod exists;
+#[cfg(test)]
+mod fixtures;
+mod listings;
 mod requests;
 mod runs;
 mod traced;
+mod turn_pages;
 mod turns;
 
 use std::time::Duration;

@@ -8,11 +8,13 @@ use aura_schema::{AskUserRequest, Conversation, ConversationId, RequestId, Run, 
 
 use super::PgStore;
 use super::attempts::Repeat;
+use crate::edit::ConversationEdit;
 use crate::error::StoreError;
 use crate::input::{ConversationDraft, RequestDraft, RunDraft, RunEnd, TurnDraft};
 use crate::keys::{RequestKey, RunKey, TurnKey};
 use crate::telemetry::traced;
 use crate::traits::{ConversationStore, RequestStore, RunStore, TurnStore};
+use crate::turn_query::{TurnPage, TurnQuery};
 use crate::views::{ConversationSummary, ConversationWithTurns, ListQuery, Page, StoppedRun};
 
 const CONVERSATIONS: &str = "aura.conversations";
@@ -59,6 +61,30 @@ impl ConversationStore for PgStore {
         });
         traced(self, "delete_conversation", CONVERSATIONS, op).await
     }
+
+    async fn get_conversation_with_last_turns(
+        &self,
+        id: ConversationId,
+        turns: u32,
+    ) -> Result<ConversationWithTurns, StoreError> {
+        let op = self.attempts(
+            "get_conversation_with_last_turns",
+            Repeat::AnyTransient,
+            || self.get_conversation_with_last_turns_body(id, turns),
+        );
+        traced(self, "get_conversation_with_last_turns", CONVERSATIONS, op).await
+    }
+
+    async fn update_conversation(
+        &self,
+        id: ConversationId,
+        edit: ConversationEdit<'_>,
+    ) -> Result<Conversation, StoreError> {
+        let op = self.attempts("update_conversation", Repeat::IfNothingApplied, || {
+            self.update_conversation_body(id, edit)
+        });
+        traced(self, "update_conversation", CONVERSATIONS, op).await
+    }
 }
 
 #[async_trait]
@@ -78,6 +104,17 @@ impl TurnStore for PgStore {
     async fn get_turn(&self, key: TurnKey) -> Result<Turn, StoreError> {
         let op = self.attempts("get_turn", Repeat::AnyTransient, || self.get_turn_body(key));
         traced(self, "get_turn", TURNS, op).await
+    }
+
+    async fn list_turns(
+        &self,
+        conversation_id: ConversationId,
+        query: TurnQuery,
+    ) -> Result<TurnPage, StoreError> {
+        let op = self.attempts("list_turns", Repeat::AnyTransient, || {
+            self.list_turns_body(conversation_id, query)
+        });
+        traced(self, "list_turns", TURNS, op).await
     }
 }
 
@@ -117,6 +154,27 @@ impl RunStore for PgStore {
             self.finish_run_body(key, end, reason)
         });
         traced(self, "finish_run", RUNS, op).await
+    }
+
+    async fn list_runs(
+        &self,
+        conversation_id: ConversationId,
+        query: ListQuery,
+    ) -> Result<Page<Run>, StoreError> {
+        let op = self.attempts("list_runs", Repeat::AnyTransient, || {
+            self.list_runs_body(conversation_id, query.clone())
+        });
+        traced(self, "list_runs", RUNS, op).await
+    }
+
+    async fn find_running_run(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Option<Run>, StoreError> {
+        let op = self.attempts("find_running_run", Repeat::AnyTransient, || {
+            self.find_running_run_body(conversation_id)
+        });
+        traced(self, "find_running_run", RUNS, op).await
     }
 }
 
@@ -171,5 +229,22 @@ impl RequestStore for PgStore {
             self.list_pending_requests_body(conversation_id)
         });
         traced(self, "list_pending_requests", REQUESTS, op).await
+    }
+
+    async fn list_run_requests(&self, key: RunKey) -> Result<Vec<AskUserRequest>, StoreError> {
+        let op = self.attempts("list_run_requests", Repeat::AnyTransient, || {
+            self.list_run_requests_body(key)
+        });
+        traced(self, "list_run_requests", REQUESTS, op).await
+    }
+
+    async fn list_all_pending_requests(
+        &self,
+        query: ListQuery,
+    ) -> Result<Page<AskUserRequest>, StoreError> {
+        let op = self.attempts("list_all_pending_requests", Repeat::AnyTransient, || {
+            self.list_all_pending_requests_body(query.clone())
+        });
+        traced(self, "list_all_pending_requests", REQUESTS, op).await
     }
 }

@@ -13,6 +13,7 @@ use crate::keys::TurnKey;
 use crate::limits;
 use crate::sql::{AppendKeyedTurn, AppendTurn, TurnRow};
 use crate::telemetry::query_text;
+use crate::turn_data::{self, JsonData};
 
 /// The operations of [`TurnStore`](crate::TurnStore), each run inside its span by `super::traced`.
 impl PgStore {
@@ -25,6 +26,9 @@ impl PgStore {
         limits::required_text("content", draft.content)?;
         limits::tokens("input_tokens", draft.input_tokens)?;
         limits::tokens("output_tokens", draft.output_tokens)?;
+        if let Some(data) = draft.data {
+            turn_data::check(data)?;
+        }
         let row = TurnRow {
             conversation_id,
             id: draft.id.unwrap_or_else(TurnId::new),
@@ -32,6 +36,7 @@ impl PgStore {
             content: draft.content,
             input_tokens: draft.input_tokens,
             output_tokens: draft.output_tokens,
+            data: draft.data.map(JsonData),
         };
         let key = TurnKey::new(conversation_id, row.id);
         let subject = Subject::row(conversation_id, key, None::<RunId>);
@@ -78,6 +83,7 @@ impl PgStore {
             input_tokens: draft.input_tokens,
             output_tokens: draft.output_tokens,
             created_at,
+            data: draft.data.cloned(),
         })
     }
 

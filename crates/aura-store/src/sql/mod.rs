@@ -9,14 +9,22 @@
 //! Table names are schema-qualified (`aura.turns`), like the generated `schema.rs`, so the
 //! statements do not depend on `search_path`.
 
+mod conversations;
+mod listings;
+#[cfg(test)]
+mod plans;
 mod reads;
 mod requests;
 mod runs;
+mod turn_pages;
 mod turns;
 
+pub(crate) use conversations::EditConversation;
+pub(crate) use listings::{PendingAfter, PendingPage, RunsAfter, RunsPage};
 pub(crate) use reads::{LoadConversation, LoadTurns};
 pub(crate) use requests::{AnswerRequest, CreateRequest, MarkResumed};
 pub(crate) use runs::{CancelPending, EndRun};
+pub(crate) use turn_pages::{LatestTurns, TurnsAfter, TurnsBefore};
 pub(crate) use turns::{AppendKeyedTurn, AppendTurn, TurnRow};
 
 /// Implements `QueryId` (static: the SQL depends only on the type; `$id` is the type with
@@ -96,6 +104,7 @@ mod tests {
             content: "hi",
             input_tokens: 1,
             output_tokens: 2,
+            data: None,
         };
         let text = sql(&AppendTurn(row));
         assert!(
@@ -106,17 +115,17 @@ mod tests {
         );
         assert!(text.contains("INSERT INTO aura.turns"), "{text}");
         assert!(text.ends_with("RETURNING seq, created_at, true"), "{text}");
-        assert!(text.contains("$8") && !text.contains("$9"), "{text}");
+        assert!(text.contains("$9") && !text.contains("$10"), "{text}");
         let keyed = sql(&AppendKeyedTurn(row));
         assert!(
             keyed.starts_with("WITH prior AS (SELECT seq, created_at, role = $1"),
             "{keyed}"
         );
         assert!(
-            keyed.contains("WHERE id = $9 AND NOT EXISTS (SELECT 1 FROM prior) RETURNING"),
+            keyed.contains("WHERE id = $10 AND NOT EXISTS (SELECT 1 FROM prior) RETURNING"),
             "{keyed}"
         );
-        assert!(keyed.contains("$14") && !keyed.contains("$15"), "{keyed}");
+        assert!(keyed.contains("$16") && !keyed.contains("$17"), "{keyed}");
         assert!(
             keyed.ends_with("UNION ALL SELECT seq, created_at, same FROM prior"),
             "{keyed}"

@@ -14,6 +14,10 @@ use diesel::sql_types::Uuid;
 
 use super::cached_statement;
 
+/// Every column of `aura.turns`, in `schema.rs` order (what [`aura_schema::Turn`] reads).
+pub(crate) const TURN_COLUMNS: &str =
+    "conversation_id, id, seq, role, content, input_tokens, output_tokens, created_at, data";
+
 /// `SELECT <every column> FROM aura.conversations WHERE id = $1`, read as a
 /// [`aura_schema::Conversation`].
 pub(crate) struct LoadConversation {
@@ -42,10 +46,9 @@ cached_statement!(LoadTurns, id = LoadTurns, returns turns::SqlType);
 
 impl QueryFragment<Pg> for LoadTurns {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql(
-            "SELECT conversation_id, id, seq, role, content, input_tokens, output_tokens, \
-             created_at FROM aura.turns WHERE conversation_id = ",
-        );
+        out.push_sql("SELECT ");
+        out.push_sql(TURN_COLUMNS);
+        out.push_sql(" FROM aura.turns WHERE conversation_id = ");
         out.push_bind_param::<Uuid, _>(&self.conversation_id)?;
         out.push_sql(" ORDER BY seq ASC");
         Ok(())

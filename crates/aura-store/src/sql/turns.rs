@@ -4,9 +4,10 @@ use aura_schema::{ConversationId, TurnId, TurnRole};
 use diesel::QueryResult;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, QueryFragment};
-use diesel::sql_types::{Bool, Int4, Text, Timestamptz, Uuid};
+use diesel::sql_types::{Bool, Int4, Jsonb, Nullable, Text, Timestamptz, Uuid};
 
 use super::cached_statement;
+use crate::turn_data::JsonData;
 
 /// The turn an append writes: the conversation, the id and the caller's content.
 #[derive(Clone, Copy)]
@@ -17,6 +18,7 @@ pub(crate) struct TurnRow<'a> {
     pub(crate) content: &'a str,
     pub(crate) input_tokens: i32,
     pub(crate) output_tokens: i32,
+    pub(crate) data: Option<JsonData<'a>>,
 }
 
 /// Appends a turn whose id the store just made (a new UUIDv7: nothing can be stored under
@@ -30,8 +32,8 @@ pub(crate) struct TurnRow<'a> {
 ///             WHERE id = $3
 ///         RETURNING id, turn_count, last_turn_at)
 /// INSERT INTO aura.turns (conversation_id, id, seq, role, content, input_tokens,
-///                         output_tokens, created_at)
-/// SELECT c.id, $4, c.turn_count, $5, $6, $7, $8, c.last_turn_at FROM c
+///                         output_tokens, created_at, data)
+/// SELECT c.id, $4, c.turn_count, $5, $6, $7, $8, c.last_turn_at, $9 FROM c
 /// RETURNING seq, created_at, true
 /// ```
 ///
@@ -75,10 +77,11 @@ impl QueryFragment<Pg> for AppendTurn<'_> {
 /// ```sql
 /// WITH prior AS (SELECT seq, created_at,
 ///                       role = $1 AND content = $2 AND input_tokens = $3
-///                         AND output_tokens = $4 AS same
-///                  FROM aura.turns WHERE conversation_id = $5 AND id = $6),
+///                         AND output_tokens = $4
+///                         AND data::text IS NOT DISTINCT FROM $5::text AS same
+///                  FROM aura.turns WHERE conversation_id = $6 AND id = $7),
 ///      c AS (UPDATE aura.conversations SET … (as AppendTurn)
-///             WHERE id = $9 AND NOT EXISTS (SELECT 1 FROM prior)
+///             WHERE id = $10 AND NOT EXISTS (SELECT 1 FROM prior)
 ///         RETURNING id, turn_count, last_turn_at),
 ///      ins AS (INSERT INTO aura.turns … (as AppendTurn) RETURNING seq, created_at)
 /// SELECT seq, created_at, true FROM ins
@@ -87,7 +90,8 @@ impl QueryFragment<Pg> for AppendTurn<'_> {
 ///
 /// - `prior`: when the id is stored already, the counter is not touched (`NOT EXISTS`),
 ///   nothing is inserted, and the stored turn's `seq` and time come back with whether its
-///   content equals this one (`same`).
+///   content equals this one (`same`). The data are compared as JSONB's text, not with
+///   JSONB's `=`, for which `1` and `1.0` are equal (they read back as different values).
 /// - Two appends of one id at the same moment both miss `prior` (their snapshots predate
 ///   each other's insert); the second then fails on `turns_pkey` and the whole statement,
 ///   counter bump included, is undone: the caller runs it again, and `prior` finds the
@@ -114,7 +118,9 @@ impl QueryFragment<Pg> for AppendKeyedTurn<'_> {
         out.push_bind_param::<Int4, _>(&row.input_tokens)?;
         out.push_sql(" AND output_tokens = ");
         out.push_bind_param::<Int4, _>(&row.output_tokens)?;
-        out.push_sql(" AS same FROM aura.turns WHERE conversation_id = ");
+        out.push_sql(" AND data::text IS NOT DISTINCT FROM ");
+        out.push_bind_param::<Nullable<Jsonb>, _>(&row.data)?;
+        out.push_sql("::text AS same FROM aura.turns WHERE conversation_id = ");
         out.push_bind_param::<Uuid, _>(&row.conversation_id)?;
         out.push_sql(" AND id = ");
         out.push_bind_param::<Uuid, _>(&row.id)?;
@@ -156,7 +162,7 @@ fn bump<'b>(
 fn insert<'b>(row: &'b TurnRow<'_>, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
     out.push_sql(
         "INSERT INTO aura.turns (conversation_id, id, seq, role, content, input_tokens, \
-         output_tokens, created_at) SELECT c.id, ",
+         output_tokens, created_at, data) SELECT c.id, ",
     );
     out.push_bind_param::<Uuid, _>(&row.id)?;
     out.push_sql(", c.turn_count, ");
@@ -167,6 +173,8 @@ fn insert<'b>(row: &'b TurnRow<'_>, mut out: AstPass<'_, 'b, Pg>) -> QueryResult
     out.push_bind_param::<Int4, _>(&row.input_tokens)?;
     out.push_sql(", ");
     out.push_bind_param::<Int4, _>(&row.output_tokens)?;
-    out.push_sql(", c.last_turn_at FROM c RETURNING seq, created_at");
+    out.push_sql(", c.last_turn_at, ");
+    out.push_bind_param::<Nullable<Jsonb>, _>(&row.data)?;
+    out.push_sql(" FROM c RETURNING seq, created_at");
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! Every statement that runs per call is prepared once per connection and reused.
 
 use aura_store::{
-    ConversationDraft, ConversationId, ConversationStore, ListQuery, RequestDraft, RequestId,
-    RequestKey, RequestStore, RunDraft, RunEnd, RunId, RunKey, RunStore, TurnId, TurnStore,
+    ConversationDraft, ConversationEdit, ConversationId, ConversationStore, ListQuery,
+    RequestDraft, RequestId, RequestKey, RequestStore, RunDraft, RunEnd, RunId, RunKey, RunStore,
+    TurnId, TurnQuery, TurnStore,
 };
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
@@ -41,6 +42,31 @@ async fn every_operation(store: &aura_store::PgStore) {
         .await
         .expect("append");
     store.get_conversation(c).await.expect("get");
+    for query in [
+        TurnQuery::first(1),
+        TurnQuery::after(1, 1),
+        TurnQuery::before(3, 1),
+        TurnQuery::latest(1),
+    ] {
+        store.list_turns(c, query).await.expect("turn page");
+    }
+    store
+        .get_conversation_with_last_turns(c, 2)
+        .await
+        .expect("last turns");
+    let renamed = store
+        .update_conversation(c, ConversationEdit::new().title("t"))
+        .await
+        .expect("rename");
+    store
+        .update_conversation(
+            c,
+            ConversationEdit::new()
+                .model("m2")
+                .if_unchanged_since(renamed.updated_at),
+        )
+        .await
+        .expect("edit");
     let page = store
         .list_conversations(ListQuery {
             limit: Some(1),
@@ -70,6 +96,12 @@ async fn every_operation(store: &aura_store::PgStore) {
         .await
         .expect("resume");
     store.list_pending_requests(c).await.expect("pending");
+    store.find_running_run(c).await.expect("running");
+    store
+        .list_run_requests(RunKey::from(&run))
+        .await
+        .expect("run's requests");
+
     store
         .stop_run(RunKey::from(&run), None)
         .await
@@ -82,6 +114,30 @@ async fn every_operation(store: &aura_store::PgStore) {
         .finish_run(RunKey::from(&run), RunEnd::Completed, None)
         .await
         .expect("finish");
+    for q in ["a?", "b?"] {
+        store
+            .create_request(c, RequestDraft::new(None, q))
+            .await
+            .expect("ask");
+    }
+    for listing in 0..2 {
+        let mut query = ListQuery {
+            limit: Some(1),
+            after: None,
+        };
+        for _ in 0..2 {
+            let next = if listing == 0 {
+                store.list_runs(c, query.clone()).await.expect("runs").next
+            } else {
+                store
+                    .list_all_pending_requests(query.clone())
+                    .await
+                    .expect("pending everywhere")
+                    .next
+            };
+            query.after = next;
+        }
+    }
     store.delete_conversation(c).await.expect("delete");
 }
 
@@ -104,6 +160,10 @@ async fn statements_are_prepared_once_per_connection() {
         "UPDATE aura.ask_user_requests SET status = 'answered'",
         "UPDATE aura.ask_user_requests SET status = 'resumed'",
         "INSERT INTO aura.ask_user_requests",
+        "UPDATE aura.conversations SET title",
+        "SELECT conversation_id, id, seq, role, content, input_tokens, output_tokens, created_at, data FROM aura.turns WHERE conversation_id = $1 AND seq > $2",
+        "SELECT conversation_id, id, seq, role, content, input_tokens, output_tokens, created_at, data FROM aura.turns WHERE conversation_id = $1 AND seq < $2",
+        "SELECT conversation_id, id, seq, role, content, input_tokens, output_tokens, created_at, data FROM aura.turns WHERE conversation_id = $1 ORDER BY seq DESC",
     ] {
         let n = after.iter().filter(|s| s.starts_with(hot)).count();
         assert_eq!(n, 1, "{hot}: {after:#?}");

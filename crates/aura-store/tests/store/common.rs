@@ -40,7 +40,32 @@ pub fn turn(content: &str, input_tokens: i32, output_tokens: i32) -> TurnDraft<'
         content,
         input_tokens,
         output_tokens,
+        data: None,
     }
+}
+
+/// `writers` tasks, each appending `each` turns to conversation `id` (task `w`'s turn `i`
+/// spends `w + i` input tokens and 1 output token).
+pub fn append_in_background(
+    store: &Arc<PgStore>,
+    id: ConversationId,
+    writers: i32,
+    each: i32,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    use aura_store::TurnStore;
+    (0..writers)
+        .map(|w| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move {
+                for i in 0..each {
+                    store
+                        .append_turn(id, turn("x", w + i, 1))
+                        .await
+                        .expect("append");
+                }
+            })
+        })
+        .collect()
 }
 
 /// One bigint computed by `sql` as the superuser, `$1` being the conversation id (as

@@ -4,7 +4,8 @@ use std::sync::{Arc, Mutex};
 
 use aura_store::{
     ConversationId, ConversationStore, RequestDraft, RequestStore, RunDraft, RunKey, RunStore,
-    Store, StoreError, Turn, TurnDraft, TurnId, TurnKey, TurnRole, TurnStore, async_trait,
+    Store, StoreError, Turn, TurnDraft, TurnId, TurnKey, TurnPage, TurnQuery, TurnRole, TurnStore,
+    async_trait,
 };
 
 use crate::common::store;
@@ -25,6 +26,7 @@ async fn chat(
                     content,
                     input_tokens: 1,
                     output_tokens: 1,
+                    data: None,
                 },
             )
             .await?;
@@ -92,6 +94,7 @@ impl TurnStore for FakeTurns {
             input_tokens: turn.input_tokens,
             output_tokens: turn.output_tokens,
             created_at: chrono::Utc::now(),
+            data: turn.data.cloned(),
         };
         stored.push(turn.clone());
         Ok(turn)
@@ -107,6 +110,20 @@ impl TurnStore for FakeTurns {
                 entity: aura_store::Entity::Turn,
                 id: key.to_string(),
             })
+    }
+
+    /// The latest turns only: what this fake's callers ask for.
+    async fn list_turns(
+        &self,
+        _conversation_id: ConversationId,
+        query: TurnQuery,
+    ) -> Result<TurnPage, StoreError> {
+        let stored = self.stored.lock().expect("lock");
+        let from = stored.len().saturating_sub(query.limit as usize);
+        Ok(TurnPage {
+            turns: stored[from..].to_vec(),
+            next: None,
+        })
     }
 }
 
@@ -124,6 +141,7 @@ async fn a_test_double_stands_in_for_the_store() {
                 content: "be brief",
                 input_tokens: 0,
                 output_tokens: 0,
+                data: None,
             },
         )
         .await
@@ -134,4 +152,9 @@ async fn a_test_double_stands_in_for_the_store() {
         turn
     );
     assert_eq!(fake.stored.lock().expect("lock").len(), 1);
+    let window = turns
+        .list_turns(id, TurnQuery::latest(40))
+        .await
+        .expect("latest");
+    assert_eq!(window.turns, vec![turn]);
 }

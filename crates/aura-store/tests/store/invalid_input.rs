@@ -106,6 +106,7 @@ async fn each_rule_names_its_field() {
                     content: "",
                     input_tokens: 0,
                     output_tokens: 0,
+                    data: None,
                 },
             )
             .await,

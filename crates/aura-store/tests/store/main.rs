@@ -5,6 +5,7 @@ mod common;
 
 mod caching;
 mod close;
+mod conversation_edit;
 mod conversations;
 mod dead_server;
 mod dyn_traits;
@@ -18,7 +19,10 @@ mod not_found;
 mod requests;
 mod restart;
 mod retries;
+mod run_listings;
 mod runs;
 mod tls;
+mod turn_data;
+mod turn_pages;
 mod turns;
 mod unavailable;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use aura_store::{ConversationId, ConversationStore, TurnKey, TurnRole, TurnStore};
 
-use crate::common::{conversation, scalar, store, turn};
+use crate::common::{append_in_background, conversation, scalar, store, turn};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_concurrent_appends_number_the_turns_1_to_64() {
@@ -130,19 +130,7 @@ async fn sixteen_tasks_over_a_hundred_conversations_keep_each_one_exact() {
 async fn get_conversation_is_consistent_while_turns_are_appended() {
     let (_db, store) = store().await;
     let id = conversation(&store).await.id;
-    let writers: Vec<_> = (0..4)
-        .map(|w| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                for i in 0..40 {
-                    store
-                        .append_turn(id, turn("x", w + i, 1))
-                        .await
-                        .expect("append");
-                }
-            })
-        })
-        .collect();
+    let writers = append_in_background(&store, id, 4, 40);
     let mut reads = 0;
     loop {
         let done = writers.iter().all(|w| w.is_finished());
@@ -193,6 +181,7 @@ async fn an_appended_turn_is_what_was_stored() {
                 content,
                 input_tokens: 7,
                 output_tokens: 0,
+                data: None,
             },
         )
         .await

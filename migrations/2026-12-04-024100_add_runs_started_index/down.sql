@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY runs_started_idx;

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY ask_user_requests_pending_created_idx;
