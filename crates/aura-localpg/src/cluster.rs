@@ -395,6 +395,16 @@ impl LocalCluster {
         self.layout.lock_file()
     }
 
+    /// The file layout (for [`crate::standby`]).
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The server binaries (for [`crate::standby`]).
+    pub(crate) fn binaries(&self) -> &PgBinaries {
+        &self.binaries
+    }
+
     /// The pid of the running postmaster, if one runs on the data directory.
     fn running_pid(&self) -> Result<Option<u32>, Error> {
         Ok(pidfile::read(&self.layout.pid_file())?
@@ -404,7 +414,7 @@ impl LocalCluster {
 
     /// Under the lock, after initialization: the persisted port is the port (unless
     /// overridden); another process may have chosen it since this handle was built.
-    fn settle_port(&self) -> Result<(), Error> {
+    pub(crate) fn settle_port(&self) -> Result<(), Error> {
         if self.port_override.is_some() {
             return Ok(());
         }
@@ -419,7 +429,7 @@ impl LocalCluster {
     /// Picks the port at first initialization and persists it: the override, else the
     /// first free one from the port persisted by an earlier, failed attempt or derived from
     /// the root.
-    fn choose_port(&self) -> Result<u16, Error> {
+    pub(crate) fn choose_port(&self) -> Result<u16, Error> {
         let port_file = self.layout.port_file();
         let persisted = port::read_file(&port_file)?;
         let port = match self.port_override {
@@ -506,7 +516,7 @@ impl LocalCluster {
 
     /// Under the lock, on an initialized cluster: reuse the running server, wait for one
     /// that is starting, clear the way past a stale pid file, or start it.
-    fn start_or_reuse(&self) -> Result<(), Error> {
+    pub(crate) fn start_or_reuse(&self) -> Result<(), Error> {
         let port = self.port();
         let pid_path = self.layout.pid_file();
         let deadline = Instant::now() + START_TIMEOUT;

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod classify;
+mod consistency;
 mod cursor;
 mod error;
 mod input;
@@ -12,6 +13,7 @@ mod telemetry;
 mod traits;
 mod views;
 
+pub use consistency::{Consistency, ParseWalLsnError, WalLsn};
 pub use cursor::Cursor;
 pub use error::{ConflictKind, Entity, StoreError};
 pub use input::{ConversationDraft, RequestDraft, RunDraft, RunEnd, TurnDraft};

@@ -2,6 +2,7 @@
 
 mod admin;
 mod proxy;
+mod replica;
 mod server;
 mod stale;
 mod template;
@@ -9,6 +10,7 @@ mod test_db;
 mod tls;
 
 pub use proxy::{FaultProxy, MessagePredicate};
+pub use replica::{REPLICATION_ROLE, Replica, ReplayPaused};
 pub use server::TEST_DATABASE_URL;
 pub use test_db::TestDb;
 pub use tls::TlsCluster;

@@ -26,6 +26,10 @@ pub(super) fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Con
         superuser_password: secret(vars::POSTGRES_PASSWORD),
         role_password: secret(vars::AURA_DB_PASSWORD),
         app_url: secret(vars::AURA_DB_URL),
+        read_url: secret(vars::AURA_DB_READ_URL),
+        read_max_lag: get(vars::AURA_DB_READ_MAX_LAG)
+            .map(|v| parse_duration(vars::AURA_DB_READ_MAX_LAG, &v))
+            .transpose()?,
         migrate_url: secret(vars::AURA_DB_MIGRATE_URL),
         bootstrap_url: secret(vars::AURA_DB_BOOTSTRAP_URL),
         app_role: get(vars::AURA_DB_APP_ROLE),

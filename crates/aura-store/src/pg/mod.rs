@@ -5,6 +5,7 @@
 //! of `crate::sql`; reads and inserts are diesel's DSL, which diesel caches too.
 
 mod conversations;
+mod replica;
 mod requests;
 mod runs;
 mod traced;
@@ -22,6 +23,8 @@ pub struct PgStore {
     pool: Pool,
     /// Spans on (the default) or off ([`PgStore::with_tracing`]).
     tracing: bool,
+    /// The read replica, if any, and this handle's consistency (see `replica.rs`).
+    reads: replica::ReadRoute,
 }
 
 impl PgStore {
@@ -30,6 +33,7 @@ impl PgStore {
         PgStore {
             pool,
             tracing: true,
+            reads: replica::ReadRoute::primary_only(),
         }
     }
 
@@ -48,12 +52,16 @@ impl PgStore {
         self.tracing
     }
 
-    /// Opens the pool `config` describes and wraps it (see [`aura_db::open`]).
+    /// Opens the pool `config` describes and wraps it (see [`aura_db::open`]); with a read
+    /// URL (`AURA_DB_READ_URL`), also the read pool on that replica (see
+    /// [`PgStore::with_read_pool`]; a replica that cannot be reached is a warning, not an
+    /// error: reads go to the primary until it answers).
     ///
     /// Errors: the database cannot be reached or refuses the credentials, as
     /// [`StoreError::Unavailable`] or [`StoreError::Database`].
     pub async fn open(config: &Config) -> Result<Self, StoreError> {
-        Ok(PgStore::new(aura_db::open(config).await?))
+        let store = PgStore::new(aura_db::open(config).await?);
+        Ok(store.with_read_config(config).await)
     }
 
     /// The pool underneath.
@@ -69,7 +77,11 @@ impl PgStore {
     ///
     /// Clones of the store, and the pool underneath (see [`Pool::close`]), are closed too.
     pub async fn close(&self, bound: Duration) -> u32 {
-        self.pool.close(bound).await
+        let in_use = self.pool.close(bound).await;
+        match self.reads.pool() {
+            Some(read_pool) => in_use + read_pool.close(bound).await,
+            None => in_use,
+        }
     }
 
     /// True once [`PgStore::close`] was called (on this store, a clone, or its pool).

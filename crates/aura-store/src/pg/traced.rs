@@ -23,7 +23,7 @@ impl ConversationStore for PgStore {
         &self,
         draft: ConversationDraft<'_>,
     ) -> Result<Conversation, StoreError> {
-        let op = self.create_conversation_body(draft);
+        let op = self.written(self.create_conversation_body(draft));
         traced(self, "create_conversation", CONVERSATIONS, op).await
     }
 
@@ -31,7 +31,7 @@ impl ConversationStore for PgStore {
         &self,
         id: ConversationId,
     ) -> Result<ConversationWithTurns, StoreError> {
-        let op = self.get_conversation_body(id);
+        let op = self.routed(move |s| Box::pin(async move { s.get_conversation_body(id).await }));
         traced(self, "get_conversation", CONVERSATIONS, op).await
     }
 
@@ -39,12 +39,15 @@ impl ConversationStore for PgStore {
         &self,
         query: ListQuery,
     ) -> Result<Page<ConversationSummary>, StoreError> {
-        let op = self.list_conversations_body(query);
+        let op = self.routed(move |s| {
+            let query = query.clone();
+            Box::pin(async move { s.list_conversations_body(query).await })
+        });
         traced(self, "list_conversations", CONVERSATIONS, op).await
     }
 
     async fn delete_conversation(&self, id: ConversationId) -> Result<(), StoreError> {
-        let op = self.delete_conversation_body(id);
+        let op = self.written(self.delete_conversation_body(id));
         traced(self, "delete_conversation", CONVERSATIONS, op).await
     }
 }
@@ -56,12 +59,13 @@ impl TurnStore for PgStore {
         conversation_id: ConversationId,
         draft: TurnDraft<'_>,
     ) -> Result<Turn, StoreError> {
-        let op = self.append_turn_body(conversation_id, draft);
+        let op = self.written(self.append_turn_body(conversation_id, draft));
         traced(self, "append_turn", TURNS, op).await
     }
 
     async fn get_turn(&self, key: TurnKey) -> Result<Turn, StoreError> {
-        traced(self, "get_turn", TURNS, self.get_turn_body(key)).await
+        let op = self.routed(move |s| Box::pin(async move { s.get_turn_body(key).await }));
+        traced(self, "get_turn", TURNS, op).await
     }
 }
 
@@ -72,16 +76,18 @@ impl RunStore for PgStore {
         conversation_id: ConversationId,
         draft: RunDraft,
     ) -> Result<Run, StoreError> {
-        let op = self.start_run_body(conversation_id, draft);
+        let op = self.written(self.start_run_body(conversation_id, draft));
         traced(self, "start_run", RUNS, op).await
     }
 
     async fn get_run(&self, key: RunKey) -> Result<Run, StoreError> {
-        traced(self, "get_run", RUNS, self.get_run_body(key)).await
+        let op = self.routed(move |s| Box::pin(async move { s.get_run_body(key).await }));
+        traced(self, "get_run", RUNS, op).await
     }
 
     async fn stop_run(&self, key: RunKey, reason: Option<&str>) -> Result<StoppedRun, StoreError> {
-        traced(self, "stop_run", RUNS, self.stop_run_body(key, reason)).await
+        let op = self.written(self.stop_run_body(key, reason));
+        traced(self, "stop_run", RUNS, op).await
     }
 
     async fn finish_run(
@@ -90,7 +96,7 @@ impl RunStore for PgStore {
         end: RunEnd,
         reason: Option<&str>,
     ) -> Result<Run, StoreError> {
-        let op = self.finish_run_body(key, end, reason);
+        let op = self.written(self.finish_run_body(key, end, reason));
         traced(self, "finish_run", RUNS, op).await
     }
 }
@@ -102,12 +108,13 @@ impl RequestStore for PgStore {
         conversation_id: ConversationId,
         draft: RequestDraft<'_>,
     ) -> Result<AskUserRequest, StoreError> {
-        let op = self.create_request_body(conversation_id, draft);
+        let op = self.written(self.create_request_body(conversation_id, draft));
         traced(self, "create_request", REQUESTS, op).await
     }
 
     async fn get_request(&self, key: RequestKey) -> Result<AskUserRequest, StoreError> {
-        traced(self, "get_request", REQUESTS, self.get_request_body(key)).await
+        let op = self.routed(move |s| Box::pin(async move { s.get_request_body(key).await }));
+        traced(self, "get_request", REQUESTS, op).await
     }
 
     async fn answer_request(
@@ -115,7 +122,7 @@ impl RequestStore for PgStore {
         key: RequestKey,
         answer: &str,
     ) -> Result<AskUserRequest, StoreError> {
-        let op = self.answer_request_body(key, answer);
+        let op = self.written(self.answer_request_body(key, answer));
         traced(self, "answer_request", REQUESTS, op).await
     }
 
@@ -124,7 +131,7 @@ impl RequestStore for PgStore {
         conversation_id: ConversationId,
         ids: &[RequestId],
     ) -> Result<Vec<AskUserRequest>, StoreError> {
-        let op = self.mark_requests_resumed_body(conversation_id, ids);
+        let op = self.written(self.mark_requests_resumed_body(conversation_id, ids));
         traced(self, "mark_requests_resumed", REQUESTS, op).await
     }
 
@@ -132,7 +139,9 @@ impl RequestStore for PgStore {
         &self,
         conversation_id: ConversationId,
     ) -> Result<Vec<AskUserRequest>, StoreError> {
-        let op = self.list_pending_requests_body(conversation_id);
+        let op = self.routed(move |s| {
+            Box::pin(async move { s.list_pending_requests_body(conversation_id).await })
+        });
         traced(self, "list_pending_requests", REQUESTS, op).await
     }
 }

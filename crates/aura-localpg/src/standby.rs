@@ -1,0 +1,152 @@
+//! A streaming standby of another local cluster: its data directory is a base backup of the
+//! primary (`pg_basebackup -R -w -X stream`), so it starts in recovery and follows the
+//! primary's WAL (hot standby: read-only queries, `pg_wal_replay_pause()` / `_resume()`).
+//!
+//! ```text
+//! <standby root>/
+//!   replication.pgpass   the replication role's password (libpq passfile, mode 0600, owned
+//!                        by the server user): pg_basebackup and the standby's
+//!                        primary_conninfo read it, so the password is in no command line
+//!   superuser.password   a copy of the primary's (the base backup has the primary's roles)
+//!   data/ port server.log cluster.lock   as for any cluster (see layout.rs)
+//! ```
+
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::cluster::{HOST, LocalCluster};
+use crate::fsutil;
+use crate::lock::ClusterLock;
+use crate::server_user;
+use crate::{Error, password};
+
+/// The standby's passfile, under its root.
+pub const REPLICATION_PASSFILE: &str = "replication.pgpass";
+
+/// How many output lines an error quotes.
+const OUTPUT_LINES: usize = 12;
+
+/// Settings appended to the standby's copy of the primary's `postgresql.conf`.
+const STANDBY_CONFIG: &str = "
+# ---- aura-localpg: a streaming standby of a local cluster ----
+hot_standby = on
+# Queries on the standby are not cancelled by the primary's vacuum of rows they still see.
+hot_standby_feedback = on
+";
+
+impl LocalCluster {
+    /// Makes this cluster a streaming standby of `primary` and makes sure it runs: when it
+    /// has no data directory yet, takes a base backup of the (running) primary as
+    /// `replication_user` (a role with REPLICATION and LOGIN whose password is `password`,
+    /// allowed by the primary's `host replication` line of `pg_hba.conf`) with
+    /// `pg_basebackup -R -w -X stream -c fast`, then starts it on its own port. An
+    /// initialized standby is reused (started when stopped); it reconnects to the primary
+    /// by itself.
+    ///
+    /// # Errors
+    /// [`Error::BaseBackupFailed`] (quoting its output), and those of
+    /// [`LocalCluster::ensure_running`].
+    pub fn ensure_standby_of(
+        &self,
+        primary: &LocalCluster,
+        replication_user: &str,
+        password: &SecretString,
+    ) -> Result<(), Error> {
+        fsutil::create_dir_all_traversable(self.root())?;
+        let _lock = ClusterLock::acquire(&self.layout().lock_file())?;
+        if !self.layout().is_initialized() {
+            self.base_backup(primary, replication_user, password)?;
+        }
+        self.settle_port()?;
+        self.start_or_reuse()
+    }
+
+    fn base_backup(
+        &self,
+        primary: &LocalCluster,
+        user: &str,
+        replication_password: &SecretString,
+    ) -> Result<(), Error> {
+        let layout = self.layout();
+        let data = layout.data_dir();
+        if data.exists() {
+            return Err(Error::ForeignDataDir { path: data });
+        }
+        self.server_user().check_reachable(self.root())?;
+        let port = self.choose_port()?;
+        tracing::info!(
+            root = %self.root().display(),
+            port,
+            primary = primary.port(),
+            "making a streaming standby of the local PostgreSQL cluster"
+        );
+
+        let passfile = self.root().join(REPLICATION_PASSFILE);
+        let line = format!(
+            "{HOST}:{}:*:{}:{}\n",
+            primary.port(),
+            pgpass_escape(user),
+            pgpass_escape(replication_password.expose_secret())
+        );
+        fsutil::write_atomic(&passfile, line.as_bytes(), 0o600)?;
+        self.server_user().hand_over(&passfile)?;
+        password::write(&layout.password_file(), &primary.superuser_password()?)?;
+
+        let staging = layout.staging_dir();
+        if staging.exists() {
+            fs::remove_dir_all(&staging)
+                .map_err(|e| Error::io("remove the leftover", &staging, e))?;
+        }
+        DirBuilder::new()
+            .mode(0o700)
+            .create(&staging)
+            .map_err(|e| Error::io("create directory", &staging, e))?;
+        self.server_user().hand_over(&staging)?;
+
+        // -w: never prompt (without it, and no terminal, it loops opening connections);
+        // -R: standby.signal + primary_conninfo (with passfile=) in postgresql.auto.conf.
+        let mut cmd = self.server_user().command(&self.binaries().pg_basebackup());
+        cmd.arg("-D")
+            .arg(&staging)
+            .args(["-h", HOST, "-p"])
+            .arg(primary.port().to_string())
+            .args(["-U", user])
+            .args(["-R", "-w", "-X", "stream", "-c", "fast", "--no-sync"])
+            .env("PGPASSFILE", &passfile)
+            .env("PGAPPNAME", "aura-localpg-standby");
+        let output = server_user::run(cmd, "pg_basebackup")?;
+        if !output.status.success() {
+            return Err(Error::BaseBackupFailed {
+                primary_port: primary.port(),
+                status: server_user::describe(output.status),
+                output: server_user::output_tail(&output, OUTPUT_LINES),
+            });
+        }
+        let conf = staging.join("postgresql.conf");
+        OpenOptions::new()
+            .append(true)
+            .open(&conf)
+            .and_then(|mut f| {
+                f.write_all(STANDBY_CONFIG.as_bytes())?;
+                writeln!(f, "port = {port}")
+            })
+            .map_err(|e| Error::io("append settings to", &conf, e))?;
+        fs::rename(&staging, &data).map_err(|e| Error::io("rename into place", &data, e))
+    }
+}
+
+/// A `.pgpass` field: `\` and `:` escaped with `\`.
+fn pgpass_escape(field: &str) -> String {
+    field.replace('\\', "\\\\").replace(':', "\\:")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pgpass_fields_escape_backslash_and_colon() {
+        assert_eq!(super::pgpass_escape(r"a:b\c"), r"a\:b\\c");
+    }
+}
