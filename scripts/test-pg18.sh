@@ -38,6 +38,10 @@ export AURA_PG_BIN_DIR="$bin" AURA_LOCALPG_DIR="$dir"
 stop() {
     local rc=$?
     echo "test-pg18: stopping the PostgreSQL 18 cluster ($dir)" >&2
+    # The streaming replica of the cluster (aura-testkit's Replica), before its primary.
+    if [ -d "$dir-replica" ]; then
+        AURA_LOCALPG_DIR="$dir-replica" aura dev down || true
+    fi
     aura dev down || true
     # The TLS-only test clusters the suite starts beside it (aura-testkit's TlsCluster).
     for tls in "$dir-tls" "$dir-tls-expired"; do
@@ -45,7 +49,7 @@ stop() {
             AURA_LOCALPG_DIR="$tls" aura dev down || true
         fi
     done
-    if pgrep -f "$dir(-tls|-tls-expired)?/data" >/dev/null; then
+    if pgrep -f "$dir(-tls|-tls-expired|-replica)?/data" >/dev/null; then
         echo "test-pg18: postgres processes of $dir are still running" >&2
         exit 1
     fi

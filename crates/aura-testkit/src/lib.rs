@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod admin;
+mod pgbouncer;
 mod proxy;
 mod replica;
 mod server;
@@ -9,6 +10,7 @@ mod template;
 mod test_db;
 mod tls;
 
+pub use pgbouncer::{Pgbouncer, PoolMode};
 pub use proxy::{FaultProxy, MessagePredicate};
 pub use replica::{REPLICATION_ROLE, Replica, ReplayPaused};
 pub use server::TEST_DATABASE_URL;
