@@ -12,6 +12,7 @@ mod idempotency;
 mod invalid_input;
 mod listing;
 mod not_found;
+mod pgbouncer;
 mod requests;
 mod runs;
 mod tls;
