@@ -11,6 +11,7 @@
 mod cpu;
 mod harness;
 mod raw;
+mod replica;
 mod report;
 mod seed;
 mod spans;
@@ -34,7 +35,7 @@ struct Args {
     /// Short run (under 2 minutes): fewer, shorter rounds; W4 at 10,000 conversations only.
     #[arg(long)]
     quick: bool,
-    /// Only these workloads (comma-separated: W1,W2,…,W9).
+    /// Only these workloads (comma-separated: W1,W2,…,W10).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Rounds per compared row (default 5, quick 3).
@@ -111,7 +112,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         report.machine.cores, report.machine.postgres, report.machine.load_before
     );
 
-    if ["W1", "W2", "W3", "W5", "W9"].iter().any(|w| args.wants(w)) {
+    if ["W1", "W2", "W3", "W5", "W9", "W10"].iter().any(|w| args.wants(w)) {
         let data = MainData::seed(&main_db).await?;
         let sides = Sides::open(&main_db, bench.raw_fifo).await?;
         if args.wants("W1") {
@@ -136,6 +137,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             report
                 .rows
                 .extend(spans::w9(&bench, &main_db, &sides, &data).await?);
+        }
+        if args.wants("W10") {
+            report
+                .rows
+                .extend(replica::w10(&bench, &main_db, &data).await?);
         }
     }
     drop(main_db);
