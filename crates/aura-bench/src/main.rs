@@ -112,7 +112,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         report.machine.cores, report.machine.postgres, report.machine.load_before
     );
 
-    if ["W1", "W2", "W3", "W5", "W9", "W10"].iter().any(|w| args.wants(w)) {
+    if ["W1", "W2", "W3", "W5", "W9", "W10"]
+        .iter()
+        .any(|w| args.wants(w))
+    {
         let data = MainData::seed(&main_db).await?;
         let sides = Sides::open(&main_db, bench.raw_fifo).await?;
         if args.wants("W1") {

@@ -62,7 +62,15 @@ pub async fn w10(b: &Bench, db: &TestDb, d: &MainData) -> anyhow::Result<Vec<Row
     let mut rows = Vec::new();
     let sides = [get("replica", &on_replica), get("primary", &on_primary)];
     rows.push(Row::Compare(
-        compared("W10", "get_conversation, 50 turns", TASKS, b.plan, &sides, None).await?,
+        compared(
+            "W10",
+            "get_conversation, 50 turns",
+            TASKS,
+            b.plan,
+            &sides,
+            None,
+        )
+        .await?,
     ));
     let sides = [list("replica", &on_replica), list("primary", &on_primary)];
     rows.push(Row::Compare(
@@ -93,6 +101,9 @@ async fn caught_up(on_replica: &PgStore, on_primary: &PgStore, d: &MainData) -> 
     let before = read_pool.as_ref().map(|p| p.stats().checkouts);
     on_replica.get_conversation(last).await?;
     let after = read_pool.as_ref().map(|p| p.stats().checkouts);
-    ensure!(after > before, "W10: the replica side did not read from the replica");
+    ensure!(
+        after > before,
+        "W10: the replica side did not read from the replica"
+    );
     Ok(())
 }

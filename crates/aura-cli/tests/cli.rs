@@ -353,11 +353,18 @@ async fn migrate_through_a_transaction_mode_pooler_says_to_use_a_direct_connecti
     let bouncer = Pgbouncer::start(&db, PoolMode::Transaction, 4).await;
     let config = bouncer.config_builder(&db).build().expect("config");
     let app = config.app_url().expose().to_owned();
-    let migrate = config.migrate_url().expect("migrate URL").expose().to_owned();
+    let migrate = config
+        .migrate_url()
+        .expect("migrate URL")
+        .expose()
+        .to_owned();
     let out = aura(
         &db,
         &["db", "migrate"],
-        &[(vars::AURA_DB_URL, &app), (vars::AURA_DB_MIGRATE_URL, &migrate)],
+        &[
+            (vars::AURA_DB_URL, &app),
+            (vars::AURA_DB_MIGRATE_URL, &migrate),
+        ],
     );
     assert!(!out.status.success(), "{}", text(&out.stdout));
     let stderr = text(&out.stderr);

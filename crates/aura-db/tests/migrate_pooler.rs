@@ -7,7 +7,13 @@ use aura_db::{Error, MigrateError, MigrateOptions};
 use aura_testkit::{Pgbouncer, PoolMode, TestDb};
 
 fn migrate_url(config: &aura_db::Config) -> secrecy::SecretString {
-    secrecy::SecretString::from(config.migrate_url().expect("migrate URL").expose().to_owned())
+    secrecy::SecretString::from(
+        config
+            .migrate_url()
+            .expect("migrate URL")
+            .expose()
+            .to_owned(),
+    )
 }
 
 #[tokio::test]
@@ -26,7 +32,7 @@ async fn migrate_through_session_mode_pgbouncer_works() {
     let opts = MigrateOptions::for_config(&config);
     let applied = aura_db::migrate_with(
         &migrate_url(&config),
-        &aura_db::Migrations::embedded(),
+        aura_db::Migrations::embedded(),
         &opts,
         |_| {},
     )
@@ -50,7 +56,7 @@ async fn migrate_through_transaction_mode_pgbouncer_is_refused_naming_a_direct_c
         .get(0);
     let err = aura_db::migrate_with(
         &migrate_url(&config),
-        &aura_db::Migrations::embedded(),
+        aura_db::Migrations::embedded(),
         &opts,
         |_| {},
     )
@@ -61,7 +67,10 @@ async fn migrate_through_transaction_mode_pgbouncer_is_refused_naming_a_direct_c
         "{err:?}"
     );
     let text = err.to_string();
-    assert!(text.contains("migrations need a direct connection"), "{text}");
+    assert!(
+        text.contains("migrations need a direct connection"),
+        "{text}"
+    );
     assert!(text.contains("AURA_DB_MIGRATE_URL"), "{text}");
     assert!(text.contains(":***@"), "the URL is redacted: {text}");
     let after: i64 = db

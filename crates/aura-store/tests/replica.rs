@@ -132,7 +132,10 @@ async fn a_replica_read_misses_a_new_write_and_read_your_writes_sees_it() {
     assert!(!listed.items.iter().any(|c| c.id == created.id));
 
     // Read-your-writes sees it: the session's own, the token's, and the primary's.
-    let seen = session.get_conversation(created.id).await.expect("ryw read");
+    let seen = session
+        .get_conversation(created.id)
+        .await
+        .expect("ryw read");
     assert_eq!(seen.turns.len(), 1);
     assert!(store.pool().stats().checkouts > primary_checkouts);
     let by_token = store
@@ -157,7 +160,10 @@ async fn a_replica_read_misses_a_new_write_and_read_your_writes_sees_it() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let primary_checkouts = store.pool().stats().checkouts;
-        let seen = session.get_conversation(created.id).await.expect("ryw read");
+        let seen = session
+            .get_conversation(created.id)
+            .await
+            .expect("ryw read");
         assert_eq!(seen.turns.len(), 1);
         if store.pool().stats().checkouts == primary_checkouts {
             break;
@@ -179,10 +185,7 @@ async fn writes_go_to_the_primary_and_the_read_pool_is_read_only() {
     let store = store(&db, replica.read_url(&db).await, LONG)
         .await
         .with_consistency(Consistency::Replica);
-    let created = store
-        .create_conversation(draft("w"))
-        .await
-        .expect("create");
+    let created = store.create_conversation(draft("w")).await.expect("create");
     store
         .append_turn(created.id, TurnDraft::new(TurnRole::User, "x"))
         .await
@@ -201,15 +204,13 @@ async fn writes_go_to_the_primary_and_the_read_pool_is_read_only() {
 
     let read_pool = store.read_pool().expect("the read pool is open");
     let mut conn = read_pool.get().await.expect("read connection");
-    let (in_recovery, read_only): (bool, String) = diesel::dsl::sql::<(
-        diesel::sql_types::Bool,
-        diesel::sql_types::Text,
-    )>(
-        "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only')",
-    )
-    .get_result(&mut *conn)
-    .await
-    .expect("session state");
+    let (in_recovery, read_only): (bool, String) =
+        diesel::dsl::sql::<(diesel::sql_types::Bool, diesel::sql_types::Text)>(
+            "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only')",
+        )
+        .get_result(&mut *conn)
+        .await
+        .expect("session state");
     assert!(in_recovery, "the read pool is on the standby");
     assert_eq!(read_only, "on");
     let err = conn
@@ -338,10 +339,7 @@ async fn a_read_url_that_points_at_a_primary_is_used_read_only_with_one_warning(
     let store = store(&db, primary_url, LONG)
         .await
         .with_consistency(Consistency::Replica);
-    let created = store
-        .create_conversation(draft("p"))
-        .await
-        .expect("create");
+    let created = store.create_conversation(draft("p")).await.expect("create");
     let read_checkouts = store.read_pool().expect("read pool").stats().checkouts;
     for _ in 0..5 {
         store.get_conversation(created.id).await.expect("read");

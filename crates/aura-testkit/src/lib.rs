@@ -12,7 +12,7 @@ mod tls;
 
 pub use pgbouncer::{Pgbouncer, PoolMode};
 pub use proxy::{FaultProxy, MessagePredicate};
-pub use replica::{REPLICATION_ROLE, Replica, ReplayPaused};
+pub use replica::{REPLICATION_ROLE, ReplayPaused, Replica};
 pub use server::TEST_DATABASE_URL;
 pub use test_db::TestDb;
 pub use tls::TlsCluster;

@@ -62,10 +62,8 @@ impl Pgbouncer {
         let pg = db.superuser_url().pg_config();
         let server_port = pg.get_ports().first().copied().unwrap_or(5432);
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!(
-            "aura-pgbouncer-{}-{port}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("aura-pgbouncer-{}-{port}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
         let ini = dir.join("pgbouncer.ini");
@@ -104,7 +102,11 @@ impl Pgbouncer {
                 .arg(&dir)
                 .status()
                 .unwrap_or_else(|e| fail(&format!("chown: {e}")));
-            assert!(status.success(), "aura-testkit: chown {} failed", dir.display());
+            assert!(
+                status.success(),
+                "aura-testkit: chown {} failed",
+                dir.display()
+            );
         }
         let mut cmd = if root {
             let mut cmd = Command::new("runuser");
@@ -212,9 +214,7 @@ fn ensure_installed() -> PathBuf {
 
 /// The auth file: each role with its SCRAM verifier, as the server stores it.
 async fn userlist(db: &TestDb) -> String {
-    let client = connect(db.admin_url())
-        .await
-        .unwrap_or_else(|e| fail(&e));
+    let client = connect(db.admin_url()).await.unwrap_or_else(|e| fail(&e));
     let mut text = String::new();
     for role in ROLES {
         let row = client

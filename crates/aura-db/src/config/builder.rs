@@ -297,7 +297,10 @@ impl ConfigBuilder {
         };
         let read_max_lag = self.read_max_lag.unwrap_or(Duration::from_secs(10));
         if read_max_lag.is_zero() {
-            return Err(Error::config(names.read_max_lag, "must be greater than zero"));
+            return Err(Error::config(
+                names.read_max_lag,
+                "must be greater than zero",
+            ));
         }
         let app_url = match self.app_url {
             Some(url) => login(

@@ -181,10 +181,7 @@ impl Session {
 /// session mode, give each client connection a backend of its own. Simple-protocol on the
 /// probe: nothing prepared that could collide with the session's statements on a shared
 /// backend.
-async fn check_own_session(
-    conn: &mut AsyncPgConnection,
-    spec: &ConnectSpec,
-) -> Result<(), Error> {
+async fn check_own_session(conn: &mut AsyncPgConnection, spec: &ConnectSpec) -> Result<(), Error> {
     let mine: i32 = diesel::dsl::sql::<diesel::sql_types::Integer>("SELECT pg_backend_pid()")
         .get_result(conn)
         .await

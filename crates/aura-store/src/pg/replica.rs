@@ -107,7 +107,10 @@ enum Health {
     Unknown,
     Down,
     /// In recovery, having replayed up to `replay`.
-    Standby { replay: u64, lag_ok: bool },
+    Standby {
+        replay: u64,
+        lag_ok: bool,
+    },
     /// Not in recovery: the read URL points at a primary (used read-only).
     Primary,
 }
@@ -412,11 +415,13 @@ impl PgStore {
         let required = match self.reads.consistency {
             Consistency::Primary => return op(self.clone()).await,
             Consistency::Replica => None,
-            Consistency::ReadYourWrites => match AtomicU64::load(&self.reads.writes, Ordering::Relaxed) {
-                UNKNOWN_WRITE => return op(self.clone()).await,
-                NO_WRITE => None,
-                lsn => Some(lsn),
-            },
+            Consistency::ReadYourWrites => {
+                match AtomicU64::load(&self.reads.writes, Ordering::Relaxed) {
+                    UNKNOWN_WRITE => return op(self.clone()).await,
+                    NO_WRITE => None,
+                    lsn => Some(lsn),
+                }
+            }
             Consistency::After(lsn) => Some(lsn.0),
         };
         let Some(pool) = replica.route(required).await else {
@@ -441,8 +446,7 @@ impl PgStore {
         op: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let result = op.await;
-        if self.reads.replica.is_some()
-            && matches!(result, Ok(_) | Err(StoreError::Unavailable(_)))
+        if self.reads.replica.is_some() && matches!(result, Ok(_) | Err(StoreError::Unavailable(_)))
         {
             self.record_write().await;
         }

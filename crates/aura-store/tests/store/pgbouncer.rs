@@ -24,8 +24,17 @@ async fn the_store_works_through_pgbouncer_in_session_mode() {
         .max_conns(4)
         .build()
         .expect("config");
-    let store = Arc::new(PgStore::open(&config).await.expect("open through pgbouncer"));
-    assert!(store.pool().target().contains(&format!(":{}/", bouncer.port())));
+    let store = Arc::new(
+        PgStore::open(&config)
+            .await
+            .expect("open through pgbouncer"),
+    );
+    assert!(
+        store
+            .pool()
+            .target()
+            .contains(&format!(":{}/", bouncer.port()))
+    );
 
     // Four tasks, each on its own pooled connection at times: every statement is prepared
     // once per server connection and reused.
@@ -97,18 +106,23 @@ async fn transaction_mode_pgbouncer_1_18_breaks_diesel_async_prepared_statements
     let mut a = pool.get().await.expect("first connection");
     let mut b = pool.get().await.expect("second connection");
     let count = || aura_store::aura_schema::conversations::table.count();
-    b.batch_execute("BEGIN").await.expect("B holds a server connection");
+    b.batch_execute("BEGIN")
+        .await
+        .expect("B holds a server connection");
     count()
         .get_result::<i64>(&mut *a)
         .await
         .expect("A prepares and runs its statement on the other one");
-    b.batch_execute("COMMIT").await.expect("B releases its server connection");
+    b.batch_execute("COMMIT")
+        .await
+        .expect("B releases its server connection");
     let err = count()
         .get_result::<i64>(&mut *a)
         .await
         .expect_err("A's cached statement on the server connection B released");
     assert!(
-        err.to_string().contains("prepared statement") && err.to_string().contains("does not exist"),
+        err.to_string().contains("prepared statement")
+            && err.to_string().contains("does not exist"),
         "expected 26000 (prepared statement … does not exist), got: {err}"
     );
 }
