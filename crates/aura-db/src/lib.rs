@@ -12,6 +12,7 @@ mod migrate;
 mod ping;
 mod pool;
 mod provision;
+mod replication;
 mod roles;
 mod sqlstate;
 mod stats;
@@ -36,6 +37,7 @@ pub use migrate::{
 pub use ping::{Encryption, encryption, ping};
 pub use pool::{Pool, PoolState, PooledConn, mark_broken, open, open_with};
 pub use provision::bootstrap_script;
+pub use replication::ensure_replication_role;
 pub use roles::{
     MAX_PASSWORD_BYTES, MIGRATE_LOCK_TIMEOUT, RolesReport, RolesSpec, ensure_roles,
     ensure_roles_with, validate_password,

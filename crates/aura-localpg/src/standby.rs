@@ -14,6 +14,7 @@
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
+use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -38,6 +39,15 @@ hot_standby_feedback = on
 ";
 
 impl LocalCluster {
+    /// Where this cluster's streaming standby lives by convention: `<root>-replica`, beside
+    /// it (aura-testkit's `Replica`, `aura dev up --replica`).
+    pub fn standby_root(&self) -> PathBuf {
+        let root = self.root();
+        let mut name = root.file_name().unwrap_or_default().to_os_string();
+        name.push("-replica");
+        root.with_file_name(name)
+    }
+
     /// Makes this cluster a streaming standby of `primary` and makes sure it runs: when it
     /// has no data directory yet, takes a base backup of the (running) primary as
     /// `replication_user` (a role with REPLICATION and LOGIN whose password is `password`,

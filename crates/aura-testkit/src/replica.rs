@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use aura_db::Dsn;
 use aura_localpg::LocalCluster;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::admin::{connect, pg_error};
@@ -194,12 +194,13 @@ fn start() -> Result<Replica, String> {
         .enable_all()
         .build()
         .map_err(|e| fail(&e))?
-        .block_on(ensure_replication_role(&server.admin, &password))
+        .block_on(aura_db::ensure_replication_role(
+            &server.admin,
+            REPLICATION_ROLE,
+            &password,
+        ))
         .map_err(|e| fail(&e))?;
-    let root = primary.root();
-    let mut name = root.file_name().unwrap_or_default().to_os_string();
-    name.push("-replica");
-    let cluster = LocalCluster::at(root.with_file_name(name)).map_err(|e| fail(&e))?;
+    let cluster = LocalCluster::at(primary.standby_root()).map_err(|e| fail(&e))?;
     cluster
         .ensure_standby_of(&primary, REPLICATION_ROLE, &password)
         .map_err(|e| fail(&e))?;
@@ -209,23 +210,4 @@ fn start() -> Result<Replica, String> {
         role_password: server.role_password.clone(),
         exclusive: Mutex::new(()),
     })
-}
-
-/// Creates (or updates) the replication role on the primary, its password sent as a
-/// SCRAM-SHA-256 verifier (never as plaintext SQL).
-async fn ensure_replication_role(admin: &Dsn, password: &SecretString) -> Result<(), String> {
-    let verifier = postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
-    let client = connect(admin).await?;
-    let sql = format!(
-        "DO $$ BEGIN \
-           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{REPLICATION_ROLE}') THEN \
-             CREATE ROLE {REPLICATION_ROLE} LOGIN REPLICATION; \
-           END IF; \
-         END $$; \
-         ALTER ROLE {REPLICATION_ROLE} LOGIN REPLICATION PASSWORD '{verifier}'"
-    );
-    client
-        .batch_execute(&sql)
-        .await
-        .map_err(|e| format!("creating the replication role: {}", pg_error(&e)))
 }
