@@ -6,14 +6,30 @@
 use aura_db::{Error, MigrateError, MigrateOptions};
 use aura_testkit::{Pgbouncer, PoolMode, TestDb};
 
-fn migrate_url(config: &aura_db::Config) -> secrecy::SecretString {
-    secrecy::SecretString::from(
-        config
-            .migrate_url()
-            .expect("migrate URL")
-            .expose()
-            .to_owned(),
+/// `aura_db::migrate_with` the embedded migrations on `config`'s migrate URL.
+async fn migrate(config: &aura_db::Config) -> Result<Vec<aura_db::Applied>, Error> {
+    let url = config
+        .migrate_url()
+        .expect("migrate URL")
+        .expose()
+        .to_owned();
+    aura_db::migrate_with(
+        &secrecy::SecretString::from(url),
+        aura_db::Migrations::embedded(),
+        &MigrateOptions::for_config(config),
+        |_| {},
     )
+    .await
+}
+
+/// The number of applied migrations recorded in `db`.
+async fn recorded(db: &TestDb) -> i64 {
+    db.superuser_client()
+        .await
+        .query_one("SELECT count(*) FROM aura.__diesel_schema_migrations", &[])
+        .await
+        .expect("count")
+        .get(0)
 }
 
 #[tokio::test]
@@ -29,15 +45,9 @@ async fn migrate_through_session_mode_pgbouncer_works() {
             .contains(&format!(":{}/", bouncer.port())),
         "the migrate URL goes through pgbouncer"
     );
-    let opts = MigrateOptions::for_config(&config);
-    let applied = aura_db::migrate_with(
-        &migrate_url(&config),
-        aura_db::Migrations::embedded(),
-        &opts,
-        |_| {},
-    )
-    .await
-    .expect("migrate through session mode");
+    let applied = migrate(&config)
+        .await
+        .expect("migrate through session mode");
     assert!(applied.is_empty(), "the template was migrated already");
 }
 
@@ -46,22 +56,10 @@ async fn migrate_through_transaction_mode_pgbouncer_is_refused_naming_a_direct_c
     let db = TestDb::new().await;
     let bouncer = Pgbouncer::start(&db, PoolMode::Transaction, 4).await;
     let config = bouncer.config_builder(&db).build().expect("config");
-    let opts = MigrateOptions::for_config(&config);
-    let before: i64 = db
-        .superuser_client()
+    let before = recorded(&db).await;
+    let err = migrate(&config)
         .await
-        .query_one("SELECT count(*) FROM aura.__diesel_schema_migrations", &[])
-        .await
-        .expect("count")
-        .get(0);
-    let err = aura_db::migrate_with(
-        &migrate_url(&config),
-        aura_db::Migrations::embedded(),
-        &opts,
-        |_| {},
-    )
-    .await
-    .expect_err("migrate through transaction mode");
+        .expect_err("migrate through transaction mode");
     assert!(
         matches!(&err, Error::Migrate(MigrateError::SharedSession { .. })),
         "{err:?}"
@@ -73,12 +71,5 @@ async fn migrate_through_transaction_mode_pgbouncer_is_refused_naming_a_direct_c
     );
     assert!(text.contains("AURA_DB_MIGRATE_URL"), "{text}");
     assert!(text.contains(":***@"), "the URL is redacted: {text}");
-    let after: i64 = db
-        .superuser_client()
-        .await
-        .query_one("SELECT count(*) FROM aura.__diesel_schema_migrations", &[])
-        .await
-        .expect("count")
-        .get(0);
-    assert_eq!(before, after, "nothing recorded");
+    assert_eq!(recorded(&db).await, before, "nothing recorded");
 }

@@ -461,16 +461,7 @@ impl LocalCluster {
         let port = self.choose_port()?;
         tracing::info!(root = %self.root().display(), port, "initializing local PostgreSQL cluster");
 
-        let staging = self.layout.staging_dir();
-        if staging.exists() {
-            fs::remove_dir_all(&staging)
-                .map_err(|e| Error::io("remove the leftover", &staging, e))?;
-        }
-        DirBuilder::new()
-            .mode(0o700)
-            .create(&staging)
-            .map_err(|e| Error::io("create directory", &staging, e))?;
-        self.server_user.hand_over(&staging)?;
+        let staging = self.fresh_staging()?;
 
         let password = password::generate();
         password::write(&self.layout.password_file(), &password)?;
@@ -502,16 +493,44 @@ impl LocalCluster {
             });
         }
 
+        self.finish_staging(&staging, CONFIG, port)
+    }
+
+    /// An empty staging directory for a new data directory (a leftover of a crashed
+    /// attempt removed), mode 0700, the server user's.
+    pub(crate) fn fresh_staging(&self) -> Result<PathBuf, Error> {
+        let staging = self.layout.staging_dir();
+        if staging.exists() {
+            fs::remove_dir_all(&staging)
+                .map_err(|e| Error::io("remove the leftover", &staging, e))?;
+        }
+        DirBuilder::new()
+            .mode(0o700)
+            .create(&staging)
+            .map_err(|e| Error::io("create directory", &staging, e))?;
+        self.server_user.hand_over(&staging)?;
+        Ok(staging)
+    }
+
+    /// Appends `settings` and the port to the staging directory's `postgresql.conf`, then
+    /// renames it into place as `data/`: only a complete data directory ever exists.
+    pub(crate) fn finish_staging(
+        &self,
+        staging: &Path,
+        settings: &str,
+        port: u16,
+    ) -> Result<(), Error> {
         let conf = staging.join("postgresql.conf");
         OpenOptions::new()
             .append(true)
             .open(&conf)
             .and_then(|mut f| {
-                f.write_all(CONFIG.as_bytes())?;
+                f.write_all(settings.as_bytes())?;
                 writeln!(f, "port = {port}")
             })
             .map_err(|e| Error::io("append settings to", &conf, e))?;
-        fs::rename(&staging, &data).map_err(|e| Error::io("rename into place", &data, e))
+        let data = self.layout.data_dir();
+        fs::rename(staging, &data).map_err(|e| Error::io("rename into place", &data, e))
     }
 
     /// Under the lock, on an initialized cluster: reuse the running server, wait for one

@@ -11,9 +11,6 @@
 //!   data/ port server.log cluster.lock   as for any cluster (see layout.rs)
 //! ```
 
-use std::fs::{self, DirBuilder, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -105,16 +102,7 @@ impl LocalCluster {
         self.server_user().hand_over(&passfile)?;
         password::write(&layout.password_file(), &primary.superuser_password()?)?;
 
-        let staging = layout.staging_dir();
-        if staging.exists() {
-            fs::remove_dir_all(&staging)
-                .map_err(|e| Error::io("remove the leftover", &staging, e))?;
-        }
-        DirBuilder::new()
-            .mode(0o700)
-            .create(&staging)
-            .map_err(|e| Error::io("create directory", &staging, e))?;
-        self.server_user().hand_over(&staging)?;
+        let staging = self.fresh_staging()?;
 
         // -w: never prompt (without it, and no terminal, it loops opening connections);
         // -R: standby.signal + primary_conninfo (with passfile=) in postgresql.auto.conf.
@@ -135,16 +123,7 @@ impl LocalCluster {
                 output: server_user::output_tail(&output, OUTPUT_LINES),
             });
         }
-        let conf = staging.join("postgresql.conf");
-        OpenOptions::new()
-            .append(true)
-            .open(&conf)
-            .and_then(|mut f| {
-                f.write_all(STANDBY_CONFIG.as_bytes())?;
-                writeln!(f, "port = {port}")
-            })
-            .map_err(|e| Error::io("append settings to", &conf, e))?;
-        fs::rename(&staging, &data).map_err(|e| Error::io("rename into place", &data, e))
+        self.finish_staging(&staging, STANDBY_CONFIG, port)
     }
 }
 

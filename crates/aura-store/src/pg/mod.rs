@@ -23,7 +23,7 @@ pub struct PgStore {
     pool: Pool,
     /// Spans on (the default) or off ([`PgStore::with_tracing`]).
     tracing: bool,
-    /// The read replica, if any, and this handle's consistency (see `replica.rs`).
+    /// The read replica, if any, and this handle's consistency (see `replica/`).
     reads: replica::ReadRoute,
 }
 
@@ -44,6 +44,9 @@ impl PgStore {
     pub fn with_tracing(mut self, on: bool) -> Self {
         self.tracing = on;
         self.pool.set_tracing(on);
+        if let Some(read_pool) = self.reads.pool() {
+            read_pool.set_tracing(on);
+        }
         self
     }
 

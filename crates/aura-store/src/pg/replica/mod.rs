@@ -172,7 +172,8 @@ impl PgStore {
     where
         F: Fn(PgStore) -> ReadOp<T>,
     {
-        let Some(replica) = &self.reads.replica else {
+        // A closed store answers Closed (from the primary's pool), never from the replica.
+        let Some(replica) = self.reads.replica.as_ref().filter(|_| !self.is_closed()) else {
             return op(self.clone()).await;
         };
         let required = match self.reads.consistency {
