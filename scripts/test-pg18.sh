@@ -38,10 +38,7 @@ export AURA_PG_BIN_DIR="$bin" AURA_LOCALPG_DIR="$dir"
 stop() {
     local rc=$?
     echo "test-pg18: stopping the PostgreSQL 18 cluster ($dir)" >&2
-    # The streaming replica of the cluster (aura-testkit's Replica), before its primary.
-    if [ -d "$dir-replica" ]; then
-        AURA_LOCALPG_DIR="$dir-replica" aura dev down || true
-    fi
+    # Stops the cluster's streaming replica (aura-testkit's Replica) first, then the cluster.
     aura dev down || true
     # The TLS-only test clusters the suite starts beside it (aura-testkit's TlsCluster).
     for tls in "$dir-tls" "$dir-tls-expired"; do

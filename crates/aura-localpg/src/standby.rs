@@ -11,6 +11,8 @@
 //!   data/ port server.log cluster.lock   as for any cluster (see layout.rs)
 //! ```
 
+use std::fs::OpenOptions;
+use std::io::Write;
 use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -123,8 +125,31 @@ impl LocalCluster {
                 output: server_user::output_tail(&output, OUTPUT_LINES),
             });
         }
+        // -R's primary_conninfo lists every option of pg_basebackup's libpq, some of which
+        // the server's walreceiver libpq may not know (PostgreSQL 18's client wrote
+        // `sslnegotiation`, which a system libpq 15 refuses): replace it with the few we
+        // need (postgresql.auto.conf is read last; its last setting wins).
+        let conninfo = format!(
+            "host={HOST} port={} user={} passfile={} application_name=aura-localpg-standby",
+            primary.port(),
+            conninfo_value(user),
+            conninfo_value(&passfile.display().to_string()),
+        );
+        let auto = staging.join("postgresql.auto.conf");
+        OpenOptions::new()
+            .append(true)
+            .open(&auto)
+            .and_then(|mut f| {
+                writeln!(f, "primary_conninfo = '{}'", conninfo.replace('\'', "''"))
+            })
+            .map_err(|e| Error::io("append settings to", &auto, e))?;
         self.finish_staging(&staging, STANDBY_CONFIG, port)
     }
+}
+
+/// A libpq connection-string value: single-quoted, `\\` and `'` escaped with `\\`.
+fn conninfo_value(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 /// A `.pgpass` field: `\` and `:` escaped with `\`.
@@ -134,6 +159,11 @@ fn pgpass_escape(field: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn conninfo_values_are_quoted_and_escaped() {
+        assert_eq!(super::conninfo_value(r"a'b\c"), r"'a\'b\\c'");
+    }
+
     #[test]
     fn pgpass_fields_escape_backslash_and_colon() {
         assert_eq!(super::pgpass_escape(r"a:b\c"), r"a\:b\\c");
