@@ -1,37 +1,10 @@
 //! A planted password never shows up in Debug, Display, error chains or tracing output.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use aura_db::{Config, Error};
-use aura_testkit::TestDb;
+use aura_testkit::{CapturedLog, TestDb};
 use secrecy::SecretString;
 
 const PLANTED: &str = "Pl4nted-S3cret-xyzzy";
-
-/// A `MakeWriter` that appends everything to one shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .expect("capture buffer")
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
 
 fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = format!("{err} | {err:?}");
@@ -77,7 +50,7 @@ fn config_debug_and_dsns_are_redacted() {
 #[tokio::test]
 async fn connect_errors_and_tracing_never_carry_the_password() {
     let db = TestDb::new().await;
-    let captured = Captured::default();
+    let captured = CapturedLog::default();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_writer(captured.clone())
@@ -131,7 +104,7 @@ async fn connect_errors_and_tracing_never_carry_the_password() {
     })
     .await;
 
-    let logged = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logged = captured.text();
     assert!(
         logged.contains("connection attempt failed"),
         "tracing captured nothing useful: {logged}"

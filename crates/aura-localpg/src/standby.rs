@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::cluster::{HOST, LocalCluster};
+use crate::cluster::{HOST, LocalCluster, Status};
 use crate::fsutil;
 use crate::lock::ClusterLock;
 use crate::server_user;
@@ -51,9 +51,9 @@ impl LocalCluster {
     /// has no data directory yet, takes a base backup of the (running) primary as
     /// `replication_user` (a role with REPLICATION and LOGIN whose password is `password`,
     /// allowed by the primary's `host replication` line of `pg_hba.conf`) with
-    /// `pg_basebackup -R -w -X stream -c fast`, then starts it on its own port. An
-    /// initialized standby is reused (started when stopped); it reconnects to the primary
-    /// by itself.
+    /// `pg_basebackup -R -w -X stream -c fast`, then starts it on its own port. A
+    /// running standby is reused; a stopped one is made again from a fresh base backup
+    /// (without a replication slot the primary may have recycled the WAL it would need).
     ///
     /// # Errors
     /// [`Error::BaseBackupFailed`] (quoting its output), and those of
@@ -66,11 +66,29 @@ impl LocalCluster {
     ) -> Result<(), Error> {
         fsutil::create_dir_all_traversable(self.root())?;
         let _lock = ClusterLock::acquire(&self.layout().lock_file())?;
+        if self.layout().is_initialized() && self.status()? == Status::Stopped {
+            self.discard_stopped_standby()?;
+        }
         if !self.layout().is_initialized() {
             self.base_backup(primary, replication_user, password)?;
         }
         self.settle_port()?;
         self.start_or_reuse()
+    }
+
+    /// A stopped standby is made again rather than restarted: there is no replication slot
+    /// (a slot would keep the primary's WAL on disk for as long as the standby is away, for
+    /// ever once it is deleted), so the primary may have recycled the WAL it would need
+    /// (a test suite writes gigabytes: every `CREATE DATABASE … TEMPLATE` is WAL-logged).
+    /// Only a standby's data directory (`standby.signal`) is removed.
+    fn discard_stopped_standby(&self) -> Result<(), Error> {
+        let data = self.layout().data_dir();
+        if !data.join("standby.signal").is_file() {
+            return Err(Error::ForeignDataDir { path: data });
+        }
+        tracing::info!(root = %self.root().display(), "re-making the stopped standby");
+        std::fs::remove_dir_all(&data)
+            .map_err(|e| Error::io("remove the stopped standby", &data, e))
     }
 
     fn base_backup(
@@ -139,9 +157,7 @@ impl LocalCluster {
         OpenOptions::new()
             .append(true)
             .open(&auto)
-            .and_then(|mut f| {
-                writeln!(f, "primary_conninfo = '{}'", conninfo.replace('\'', "''"))
-            })
+            .and_then(|mut f| writeln!(f, "primary_conninfo = '{}'", conninfo.replace('\'', "''")))
             .map_err(|e| Error::io("append settings to", &auto, e))?;
         self.finish_staging(&staging, STANDBY_CONFIG, port)
     }

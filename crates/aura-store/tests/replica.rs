@@ -7,9 +7,8 @@
 //! (tracing caches callsite interest per process), and the tests take the replica in turn
 //! (`Replica::exclusive`), since pausing replay is cluster-wide.
 
-use std::io::Write;
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aura_db::Dsn;
@@ -17,36 +16,15 @@ use aura_store::{
     Consistency, ConversationDraft, ConversationStore, ListQuery, PgStore, StoreError, TurnDraft,
     TurnRole, TurnStore,
 };
-use aura_testkit::{FaultProxy, Replica, TestDb};
+use aura_testkit::{CapturedLog, FaultProxy, Replica, TestDb};
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use secrecy::SecretString;
 
-/// Everything logged in this process.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
-
-/// The process-wide log capture (installed on first use).
-fn log() -> &'static Captured {
-    static LOG: OnceLock<Captured> = OnceLock::new();
+/// Everything logged in this process (installed on first use).
+fn log() -> &'static CapturedLog {
+    static LOG: OnceLock<CapturedLog> = OnceLock::new();
     LOG.get_or_init(|| {
-        let captured = Captured::default();
+        let captured = CapturedLog::default();
         tracing_subscriber::fmt()
             .with_max_level(tracing::Level::INFO)
             .with_writer(captured.clone())
@@ -58,11 +36,7 @@ fn log() -> &'static Captured {
 
 /// Log lines holding every one of `needles`.
 fn lines_with(needles: &[&str]) -> Vec<String> {
-    let text = String::from_utf8_lossy(&log().0.lock().expect("buffer")).into_owned();
-    text.lines()
-        .filter(|l| needles.iter().all(|n| l.contains(n)))
-        .map(str::to_owned)
-        .collect()
+    log().lines_with(needles)
 }
 
 /// A store on `db` reading from `read_url`, with this lag bound.

@@ -6,15 +6,13 @@
 //! span first reached by a parallel test thread without a subscriber could be missed by
 //! this thread's `set_default` subscriber.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aura_store::{
     ConversationDraft, ConversationId, ConversationStore, PgStore, StoreError, TurnDraft, TurnRole,
     TurnStore,
 };
-use aura_testkit::TestDb;
+use aura_testkit::{CapturedLog, TestDb};
 use diesel_async::SimpleAsyncConnection;
 use secrecy::{ExposeSecret, SecretString};
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -23,36 +21,9 @@ const PASSWORD: &str = "Pl4ntedPassw0rdObsQx";
 const CONTENT: &str = "planted-turn-content-7f3a";
 const TITLE: &str = "planted-conversation-title-91b2";
 
-/// A `MakeWriter` that appends everything to one shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("buffer")).into_owned()
-    }
-}
-
 #[tokio::test]
 async fn spans_carry_the_attributes_and_no_secret_or_content() {
-    let captured = Captured::default();
+    let captured = CapturedLog::default();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_span_events(FmtSpan::FULL)

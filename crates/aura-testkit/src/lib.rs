@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod admin;
+mod log_capture;
 mod pgbouncer;
 mod proxy;
 mod replica;
@@ -10,6 +11,7 @@ mod template;
 mod test_db;
 mod tls;
 
+pub use log_capture::CapturedLog;
 pub use pgbouncer::{Pgbouncer, PoolMode};
 pub use proxy::{FaultProxy, MessagePredicate};
 pub use replica::{REPLICATION_ROLE, ReplayPaused, Replica};
