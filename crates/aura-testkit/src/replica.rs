@@ -2,7 +2,8 @@
 //! standby made with `pg_basebackup -R -w` (aura-localpg) by the replication role
 //! [`REPLICATION_ROLE`] (SCRAM password, the primary's `host replication` line of
 //! `pg_hba.conf`). Started on first use and, like the workspace cluster, left running for
-//! the next test process (`.ci/run` and `scripts/test-pg18.sh` stop it).
+//! the next test process (`aura dev down`, `.ci/run` and `scripts/test-pg18.sh` stop it; a
+//! stopped one is made again, see aura-localpg's `ensure_standby_of`).
 //!
 //! Every database a test creates on the primary appears on the replica once replayed:
 //! [`Replica::read_url`] waits for that. Replay is paused and resumed cluster-wide, so the
