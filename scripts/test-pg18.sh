@@ -38,6 +38,7 @@ export AURA_PG_BIN_DIR="$bin" AURA_LOCALPG_DIR="$dir"
 stop() {
     local rc=$?
     echo "test-pg18: stopping the PostgreSQL 18 cluster ($dir)" >&2
+    # Stops the cluster's streaming replica (aura-testkit's Replica) first, then the cluster.
     aura dev down || true
     # The test clusters the suite starts beside it: TLS-only (aura-testkit's TlsCluster)
     # and restartable (RestartCluster).
@@ -46,7 +47,7 @@ stop() {
             AURA_LOCALPG_DIR="$sibling" aura dev down || true
         fi
     done
-    if pgrep -f "$dir(-tls|-tls-expired|-restart)?/data" >/dev/null; then
+    if pgrep -f "$dir(-tls|-tls-expired|-restart|-replica)?/data" >/dev/null; then
         echo "test-pg18: postgres processes of $dir are still running" >&2
         exit 1
     fi

@@ -12,6 +12,7 @@ mod cpu;
 mod harness;
 mod proxied;
 mod raw;
+mod replica;
 mod report;
 mod seed;
 mod spans;
@@ -113,7 +114,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         report.machine.cores, report.machine.postgres, report.machine.load_before
     );
 
-    if ["W1", "W2", "W3", "W5", "W9", "W10"]
+    if ["W1", "W2", "W3", "W5", "W9", "W10", "W12"]
         .iter()
         .any(|w| args.wants(w))
     {
@@ -146,6 +147,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             report
                 .rows
                 .extend(proxied::w10(&bench, &main_db, &data).await?);
+        }
+        if args.wants("W12") {
+            report
+                .rows
+                .extend(replica::w12(&bench, &main_db, &data).await?);
         }
     }
     drop(main_db);

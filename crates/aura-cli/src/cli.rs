@@ -79,8 +79,12 @@ pub enum DevCommand {
         /// Like `--tls`, and accept TLS connections only (`hostssl` lines in pg_hba.conf).
         #[arg(long)]
         tls_only: bool,
+        /// Also start a streaming read replica of the cluster (`<data root>-replica`,
+        /// pg_basebackup -R) and print its AURA_DB_READ_URL (`aura dev env` prints it too).
+        #[arg(long)]
+        replica: bool,
     },
-    /// Stop the local cluster.
+    /// Stop the local cluster (and its read replica, if one runs).
     Down,
     /// Say whether the local cluster is running, and where.
     Status,

@@ -345,3 +345,37 @@ async fn psql_accepts_every_url_dev_env_prints() {
         );
     }
 }
+
+#[tokio::test]
+async fn migrate_through_a_transaction_mode_pooler_says_to_use_a_direct_connection() {
+    use aura_testkit::{Pgbouncer, PoolMode};
+    let db = TestDb::new().await;
+    let bouncer = Pgbouncer::start(&db, PoolMode::Transaction, 4).await;
+    let config = bouncer.config_builder(&db).build().expect("config");
+    let app = config.app_url().expose().to_owned();
+    let migrate = config
+        .migrate_url()
+        .expect("migrate URL")
+        .expose()
+        .to_owned();
+    let out = aura(
+        &db,
+        &["db", "migrate"],
+        &[
+            (vars::AURA_DB_URL, &app),
+            (vars::AURA_DB_MIGRATE_URL, &migrate),
+        ],
+    );
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("migrations need a direct connection")
+            && stderr.contains(&format!(":{}/", bouncer.port())),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(db.config().role_password().expose_secret()),
+        "{stderr}"
+    );
+}

@@ -84,12 +84,15 @@ impl ConnectSpec {
         if pg.get_application_name().is_none() {
             pg.application_name(&settings.application_name);
         }
-        let statement = format!(
+        let mut statement = format!(
             "-c statement_timeout={} -c idle_in_transaction_session_timeout={} \
              -c client_connection_check_interval=1000",
             settings.statement_timeout.as_millis(),
             settings.idle_in_transaction_timeout.as_millis()
         );
+        if settings.read_only {
+            statement.push_str(" -c default_transaction_read_only=on");
+        }
         let options = match pg.get_options() {
             Some(existing) if !existing.is_empty() => format!("{existing} {statement}"),
             _ => statement,

@@ -12,6 +12,7 @@ mod migrate;
 mod ping;
 mod pool;
 mod provision;
+mod replication;
 mod retry;
 mod roles;
 mod sqlstate;
@@ -37,6 +38,7 @@ pub use migrate::{
 pub use ping::{Encryption, encryption, ping};
 pub use pool::{Pool, PoolState, PooledConn, mark_broken, open, open_with};
 pub use provision::bootstrap_script;
+pub use replication::ensure_replication_role;
 pub use retry::{AsDbError, RetryPolicy, Transient, retry_event};
 pub use roles::{
     MAX_PASSWORD_BYTES, MIGRATE_LOCK_TIMEOUT, RolesReport, RolesSpec, ensure_roles,

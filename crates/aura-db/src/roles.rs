@@ -315,7 +315,7 @@ impl Tx<'_> {
     }
 }
 
-fn step_error(step: &str, err: tokio_postgres::Error) -> Error {
+pub(crate) fn step_error(step: &str, err: tokio_postgres::Error) -> Error {
     let (message, sqlstate) = crate::error::pg_message(&err);
     Error::Bootstrap {
         step: step.to_owned(),

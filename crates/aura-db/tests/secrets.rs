@@ -1,7 +1,7 @@
 //! A planted password never shows up in Debug, Display, error chains or tracing output.
 
 use aura_db::{Config, Error};
-use aura_testkit::{CapturedLogs, TestDb};
+use aura_testkit::{CapturedLog, TestDb};
 use secrecy::SecretString;
 
 const PLANTED: &str = "Pl4nted-S3cret-xyzzy";
@@ -50,7 +50,7 @@ fn config_debug_and_dsns_are_redacted() {
 #[tokio::test]
 async fn connect_errors_and_tracing_never_carry_the_password() {
     let db = TestDb::new().await;
-    let captured = CapturedLogs::default();
+    let captured = CapturedLog::default();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_writer(captured.clone())

@@ -14,17 +14,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aura_db::{Error, Isolation, Pool, RetryPolicy, Transient, TxOptions, with_tx_retry};
-use aura_testkit::{CapturedLogs, FaultProxy, TestDb};
+use aura_testkit::{CapturedLog, FaultProxy, TestDb};
 use common::app_table;
 use diesel::sql_query;
 use diesel_async::RunQueryDsl;
 use tokio::sync::{Barrier, Notify};
 
 /// The events of every test in this binary (INFO and above), installed once.
-fn events() -> &'static CapturedLogs {
-    static CAPTURED: OnceLock<CapturedLogs> = OnceLock::new();
+fn events() -> &'static CapturedLog {
+    static CAPTURED: OnceLock<CapturedLog> = OnceLock::new();
     CAPTURED.get_or_init(|| {
-        let captured = CapturedLogs::default();
+        let captured = CapturedLog::default();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::INFO)
             .with_writer(captured.clone())

@@ -31,6 +31,10 @@ impl PgBinaries {
         self.dir.join("initdb")
     }
 
+    pub(crate) fn pg_basebackup(&self) -> PathBuf {
+        self.dir.join("pg_basebackup")
+    }
+
     pub(crate) fn pg_ctl(&self) -> PathBuf {
         self.dir.join("pg_ctl")
     }

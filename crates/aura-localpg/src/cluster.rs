@@ -435,6 +435,16 @@ impl LocalCluster {
         self.layout.lock_file()
     }
 
+    /// The file layout (for [`crate::standby`]).
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The server binaries (for [`crate::standby`]).
+    pub(crate) fn binaries(&self) -> &PgBinaries {
+        &self.binaries
+    }
+
     /// The pid of the running postmaster, if one runs on the data directory.
     fn running_pid(&self) -> Result<Option<u32>, Error> {
         Ok(pidfile::read(&self.layout.pid_file())?
@@ -444,7 +454,7 @@ impl LocalCluster {
 
     /// Under the lock, after initialization: the persisted port is the port (unless
     /// overridden); another process may have chosen it since this handle was built.
-    fn settle_port(&self) -> Result<(), Error> {
+    pub(crate) fn settle_port(&self) -> Result<(), Error> {
         if self.port_override.is_some() {
             return Ok(());
         }
@@ -459,7 +469,7 @@ impl LocalCluster {
     /// Picks the port at first initialization and persists it: the override, else the
     /// first free one from the port persisted by an earlier, failed attempt or derived from
     /// the root.
-    fn choose_port(&self) -> Result<u16, Error> {
+    pub(crate) fn choose_port(&self) -> Result<u16, Error> {
         let port_file = self.layout.port_file();
         let persisted = port::read_file(&port_file)?;
         let port = match self.port_override {
@@ -491,16 +501,7 @@ impl LocalCluster {
         let port = self.choose_port()?;
         tracing::info!(root = %self.root().display(), port, "initializing local PostgreSQL cluster");
 
-        let staging = self.layout.staging_dir();
-        if staging.exists() {
-            fs::remove_dir_all(&staging)
-                .map_err(|e| Error::io("remove the leftover", &staging, e))?;
-        }
-        DirBuilder::new()
-            .mode(0o700)
-            .create(&staging)
-            .map_err(|e| Error::io("create directory", &staging, e))?;
-        self.server_user.hand_over(&staging)?;
+        let staging = self.fresh_staging()?;
 
         let password = password::generate();
         password::write(&self.layout.password_file(), &password)?;
@@ -532,21 +533,49 @@ impl LocalCluster {
             });
         }
 
+        self.finish_staging(&staging, CONFIG, port)
+    }
+
+    /// An empty staging directory for a new data directory (a leftover of a crashed
+    /// attempt removed), mode 0700, the server user's.
+    pub(crate) fn fresh_staging(&self) -> Result<PathBuf, Error> {
+        let staging = self.layout.staging_dir();
+        if staging.exists() {
+            fs::remove_dir_all(&staging)
+                .map_err(|e| Error::io("remove the leftover", &staging, e))?;
+        }
+        DirBuilder::new()
+            .mode(0o700)
+            .create(&staging)
+            .map_err(|e| Error::io("create directory", &staging, e))?;
+        self.server_user.hand_over(&staging)?;
+        Ok(staging)
+    }
+
+    /// Appends `settings` and the port to the staging directory's `postgresql.conf`, then
+    /// renames it into place as `data/`: only a complete data directory ever exists.
+    pub(crate) fn finish_staging(
+        &self,
+        staging: &Path,
+        settings: &str,
+        port: u16,
+    ) -> Result<(), Error> {
         let conf = staging.join("postgresql.conf");
         OpenOptions::new()
             .append(true)
             .open(&conf)
             .and_then(|mut f| {
-                f.write_all(CONFIG.as_bytes())?;
+                f.write_all(settings.as_bytes())?;
                 writeln!(f, "port = {port}")
             })
             .map_err(|e| Error::io("append settings to", &conf, e))?;
-        fs::rename(&staging, &data).map_err(|e| Error::io("rename into place", &data, e))
+        let data = self.layout.data_dir();
+        fs::rename(staging, &data).map_err(|e| Error::io("rename into place", &data, e))
     }
 
     /// Under the lock, on an initialized cluster: reuse the running server, wait for one
     /// that is starting, clear the way past a stale pid file, or start it.
-    fn start_or_reuse(&self) -> Result<(), Error> {
+    pub(crate) fn start_or_reuse(&self) -> Result<(), Error> {
         let port = self.port();
         let pid_path = self.layout.pid_file();
         let deadline = Instant::now() + START_TIMEOUT;

@@ -150,6 +150,17 @@ pub enum Error {
         output: String,
     },
 
+    /// `pg_basebackup` (making a streaming standby) failed.
+    #[error("aura-localpg: pg_basebackup from port {primary_port} failed ({status}): {output}")]
+    BaseBackupFailed {
+        /// The primary's port.
+        primary_port: u16,
+        /// Its exit status.
+        status: String,
+        /// The last lines of its output, joined with ` | `.
+        output: String,
+    },
+
     /// The server did not start (or did not become ready in time).
     #[error(
         "aura-localpg: PostgreSQL did not start on port {port} ({reason}); {} ends: {}",

@@ -11,6 +11,7 @@ mod password;
 mod pidfile;
 mod port;
 mod server_user;
+mod standby;
 mod tls;
 
 pub use binaries::BIN_DIR_ENV;
@@ -18,4 +19,5 @@ pub use cluster::{DIR_ENV, HOST, LocalCluster, LocalClusterBuilder, SUPERUSER, S
 pub use error::Error;
 pub use location::{RELOCATION_BASE, find_checkout};
 pub use port::PORT_ENV;
+pub use standby::REPLICATION_PASSFILE;
 pub use tls::{ClientCert, TlsFiles, TlsOptions};

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod classify;
+mod consistency;
 mod cursor;
 mod edit;
 mod error;
@@ -15,6 +16,7 @@ mod turn_data;
 mod turn_query;
 mod views;
 
+pub use consistency::{Consistency, ParseWalLsnError, WalLsn};
 pub use cursor::Cursor;
 pub use edit::ConversationEdit;
 pub use error::{ConflictKind, Entity, StoreError};

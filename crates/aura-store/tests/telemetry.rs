@@ -12,7 +12,7 @@ use aura_store::{
     ConversationDraft, ConversationId, ConversationStore, PgStore, StoreError, TurnDraft, TurnRole,
     TurnStore,
 };
-use aura_testkit::{CapturedLogs, TestDb};
+use aura_testkit::{CapturedLog, TestDb};
 use diesel_async::SimpleAsyncConnection;
 use secrecy::{ExposeSecret, SecretString};
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -23,7 +23,7 @@ const TITLE: &str = "planted-conversation-title-91b2";
 
 #[tokio::test]
 async fn spans_carry_the_attributes_and_no_secret_or_content() {
-    let captured = CapturedLogs::default();
+    let captured = CapturedLog::default();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_span_events(FmtSpan::FULL)

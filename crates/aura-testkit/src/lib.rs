@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 mod admin;
-mod logs;
+mod log_capture;
+mod pgbouncer;
 mod proxy;
+mod replica;
 mod restart;
 mod server;
 mod sibling;
@@ -11,8 +13,10 @@ mod template;
 mod test_db;
 mod tls;
 
-pub use logs::CapturedLogs;
+pub use log_capture::CapturedLog;
+pub use pgbouncer::{Pgbouncer, PoolMode};
 pub use proxy::{FaultProxy, MessagePredicate};
+pub use replica::{REPLICATION_ROLE, ReplayPaused, Replica};
 pub use restart::{RestartCluster, RestartLock};
 pub use server::TEST_DATABASE_URL;
 pub use test_db::TestDb;

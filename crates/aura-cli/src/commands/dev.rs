@@ -8,16 +8,22 @@ use secrecy::ExposeSecret;
 use crate::cli::DevCommand;
 use crate::local_default;
 
+use super::replica;
+
 pub async fn run(cmd: DevCommand) -> Result<ExitCode, String> {
     match cmd {
-        DevCommand::Up { tls, tls_only } => up(tls || tls_only, tls_only).await,
+        DevCommand::Up {
+            tls,
+            tls_only,
+            replica,
+        } => up(tls || tls_only, tls_only, replica).await,
         DevCommand::Down => down().await,
         DevCommand::Status => status().await,
         DevCommand::Env => env().await,
     }
 }
 
-async fn up(tls: bool, tls_only: bool) -> Result<ExitCode, String> {
+async fn up(tls: bool, tls_only: bool, with_replica: bool) -> Result<ExitCode, String> {
     let cluster = local_default::start_cluster().await?;
     if tls {
         let handle = cluster.clone();
@@ -40,15 +46,30 @@ async fn up(tls: bool, tls_only: bool) -> Result<ExitCode, String> {
         cluster.root().display(),
         config.app_url().redacted()
     );
+    if with_replica {
+        let (standby, read_url) = replica::start(&cluster, &config).await?;
+        println!(
+            "read replica streaming on {}:{} (data in {}): AURA_DB_READ_URL={}",
+            standby.host(),
+            standby.port(),
+            standby.root().display(),
+            read_url.redacted()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn down() -> Result<ExitCode, String> {
-    let stopped = blocking(|| {
+    let (stopped, replica_stopped) = blocking(|| {
         let cluster = LocalCluster::from_env()?;
-        cluster.stop()
+        // The replica first: it would otherwise keep retrying its vanished primary.
+        let replica_stopped = replica::stop(&cluster)?;
+        Ok((cluster.stop()?, replica_stopped))
     })
     .await?;
+    if replica_stopped {
+        println!("read replica stopped");
+    }
     println!(
         "{}",
         if stopped {
@@ -120,6 +141,10 @@ async fn env() -> Result<ExitCode, String> {
     ];
     for (name, value) in lines {
         println!("export {name}={}", shell_quote(&value));
+    }
+    if let Some(standby) = replica::running(&cluster) {
+        let url = replica::read_url(&standby, &config);
+        println!("export AURA_DB_READ_URL={}", shell_quote(url.expose()));
     }
     // A cluster that serves TLS (`aura dev up --tls`): verify it, as libpq and aura read.
     if let Some(files) = cluster.tls_files() {

@@ -25,6 +25,8 @@ pub struct ConfigBuilder {
     pub(super) superuser_password: Option<SecretString>,
     pub(super) role_password: Option<SecretString>,
     pub(super) app_url: Option<SecretString>,
+    pub(super) read_url: Option<SecretString>,
+    pub(super) read_max_lag: Option<Duration>,
     pub(super) migrate_url: Option<SecretString>,
     pub(super) bootstrap_url: Option<SecretString>,
     pub(super) app_role: Option<String>,
@@ -64,6 +66,11 @@ impl ConfigBuilder {
         role_password: SecretString);
     setter!(/// Runtime DSN, verbatim (AURA_DB_URL).
         app_url: SecretString);
+    setter!(/// A read replica's DSN, verbatim (AURA_DB_READ_URL): the app role's login there,
+        /// with the app role's password file and credential source as for the app URL.
+        read_url: SecretString);
+    setter!(/// Replay lag past which reads leave the replica (AURA_DB_READ_MAX_LAG, 10s).
+        read_max_lag: Duration);
     setter!(/// DDL DSN, verbatim (AURA_DB_MIGRATE_URL). An empty one makes `migrate` fail.
         migrate_url: SecretString);
     setter!(/// Superuser DSN for role bootstrap, verbatim (AURA_DB_BOOTSTRAP_URL).
@@ -289,6 +296,23 @@ impl ConfigBuilder {
             Ok::<_, Error>(Dsn::compose(user, password, &host, port, &dbname))
         };
         let bootstrap_skipped = self.app_url.is_some() && self.migrate_url.is_some();
+        let read_url = match self.read_url {
+            Some(url) if url.expose_secret().trim().is_empty() => None,
+            Some(url) => Some(login(
+                Dsn::parse(names.read_url, url)?,
+                self.app_credentials.clone(),
+                &role_file,
+                true,
+            )),
+            None => None,
+        };
+        let read_max_lag = self.read_max_lag.unwrap_or(Duration::from_secs(10));
+        if read_max_lag.is_zero() {
+            return Err(Error::config(
+                names.read_max_lag,
+                "must be greater than zero",
+            ));
+        }
         let app_url = match self.app_url {
             Some(url) => login(
                 Dsn::parse(names.app_url, url)?,
@@ -334,9 +358,14 @@ impl ConfigBuilder {
         };
         // PGSSL* apply to composed URLs too: a bad value fails here, naming the variable.
         app_url.tls()?;
+        if let Some(read_url) = &read_url {
+            read_url.tls()?;
+        }
 
         Ok(Config {
             app_url,
+            read_url,
+            read_max_lag,
             migrate_url,
             bootstrap_url,
             bootstrap_skipped,

@@ -26,6 +26,10 @@ pub(super) fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Con
         superuser_password: secret(vars::POSTGRES_PASSWORD),
         role_password: secret(vars::AURA_DB_PASSWORD),
         app_url: secret(vars::AURA_DB_URL),
+        read_url: secret(vars::AURA_DB_READ_URL),
+        read_max_lag: get(vars::AURA_DB_READ_MAX_LAG)
+            .map(|v| parse_duration(vars::AURA_DB_READ_MAX_LAG, &v))
+            .transpose()?,
         migrate_url: secret(vars::AURA_DB_MIGRATE_URL),
         bootstrap_url: secret(vars::AURA_DB_BOOTSTRAP_URL),
         app_role: get(vars::AURA_DB_APP_ROLE),
@@ -330,5 +334,39 @@ mod tests {
         }
         let err = config(&[("AURA_DB_SLOW_OP", "soon")]).unwrap_err();
         assert!(err.to_string().contains("AURA_DB_SLOW_OP"), "{err}");
+    }
+
+    #[test]
+    fn the_read_url_gives_a_read_only_pool_config_and_a_lag_bound() {
+        let c = config(&[]).unwrap();
+        assert!(c.read_url().is_none() && c.for_reads().is_none());
+        assert_eq!(c.read_max_lag(), Duration::from_secs(10));
+        let c = config(&[
+            (
+                "AURA_DB_READ_URL",
+                "postgres://aura_app:s3cret@replica:5433/aura",
+            ),
+            ("AURA_DB_READ_MAX_LAG", "2s"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.read_url().unwrap().redacted(),
+            "postgres://aura_app:***@replica:5433/aura"
+        );
+        assert_eq!(c.read_max_lag(), Duration::from_secs(2));
+        let reads = c.for_reads().unwrap();
+        assert_eq!(reads.app_url().redacted(), c.read_url().unwrap().redacted());
+        assert!(reads.pool().read_only && !c.pool().read_only);
+        assert!(!format!("{c:?}").contains("s3cret"));
+        for (value, named) in [
+            ("0s", "AURA_DB_READ_MAX_LAG"),
+            ("soon", "AURA_DB_READ_MAX_LAG"),
+        ] {
+            let err = config(&[("AURA_DB_READ_MAX_LAG", value)]).unwrap_err();
+            assert!(err.to_string().contains(named), "{err}");
+        }
+        let err = config(&[("AURA_DB_READ_URL", "postgres://a:s3cret@h:notaport/d")]).unwrap_err();
+        assert!(err.to_string().contains("AURA_DB_READ_URL"), "{err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
     }
 }

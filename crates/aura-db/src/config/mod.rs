@@ -23,6 +23,8 @@ use crate::tcp::TcpSettings;
 #[derive(Clone)]
 pub struct Config {
     pub(crate) app_url: Dsn,
+    pub(crate) read_url: Option<Dsn>,
+    pub(crate) read_max_lag: Duration,
     pub(crate) migrate_url: Option<Dsn>,
     pub(crate) bootstrap_url: Dsn,
     pub(crate) bootstrap_skipped: bool,
@@ -65,6 +67,11 @@ pub struct PoolSettings {
     /// `tracing` warning naming the operation and its duration (`AURA_DB_SLOW_OP`, 1s;
     /// `None`, or `0` / `off` in the variable: no warning).
     pub slow_op: Option<Duration>,
+    /// Every transaction of every connection is read-only by default
+    /// (`default_transaction_read_only`, sent in the startup packet): set on the read pool
+    /// ([`Config::for_reads`]), so a write sent there fails (SQLSTATE 25006) even when the
+    /// read URL points at a primary. A guard, not security: `BEGIN READ WRITE` overrides it.
+    pub read_only: bool,
 }
 
 impl Default for PoolSettings {
@@ -80,6 +87,7 @@ impl Default for PoolSettings {
             application_name: "aura".to_owned(),
             operation_timeout: None,
             slow_op: Some(Duration::from_secs(1)),
+            read_only: false,
         }
     }
 }
@@ -127,6 +135,28 @@ impl Config {
     /// The runtime DSN (app role), used by [`crate::open`].
     pub fn app_url(&self) -> &Dsn {
         &self.app_url
+    }
+
+    /// The read replica's DSN (app role, `AURA_DB_READ_URL`), when one is configured.
+    pub fn read_url(&self) -> Option<&Dsn> {
+        self.read_url.as_ref()
+    }
+
+    /// How far a replica's replay may lag before reads leave it for the primary
+    /// (`AURA_DB_READ_MAX_LAG`, default 10s).
+    pub fn read_max_lag(&self) -> Duration {
+        self.read_max_lag
+    }
+
+    /// The configuration of the read pool: this one with the read URL as its app URL and
+    /// read-only sessions ([`PoolSettings::read_only`]); `None` without a read URL. Open it
+    /// with [`crate::open`].
+    pub fn for_reads(&self) -> Option<Config> {
+        let read_url = self.read_url.clone()?;
+        let mut reads = self.clone();
+        reads.app_url = read_url;
+        reads.pool.read_only = true;
+        Some(reads)
     }
 
     /// The DDL DSN (migrate role); `None` when it was configured empty.
@@ -181,6 +211,8 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("app_url", &self.app_url)
+            .field("read_url", &self.read_url)
+            .field("read_max_lag", &self.read_max_lag)
             .field("migrate_url", &self.migrate_url)
             .field("bootstrap_url", &self.bootstrap_url)
             .field("bootstrap_skipped", &self.bootstrap_skipped)

@@ -54,6 +54,10 @@ pub const AURA_DB_TCP_KEEPALIVE_RETRIES: &str = "AURA_DB_TCP_KEEPALIVE_RETRIES";
 pub const AURA_DB_TCP_USER_TIMEOUT: &str = "AURA_DB_TCP_USER_TIMEOUT";
 /// Threshold of the slow-operation warning (`0` or `off`: none).
 pub const AURA_DB_SLOW_OP: &str = "AURA_DB_SLOW_OP";
+/// DSN of a read replica (app role), verbatim; optional: reads go to it (see aura-store).
+pub const AURA_DB_READ_URL: &str = "AURA_DB_READ_URL";
+/// Replay lag past which reads leave the replica for the primary.
+pub const AURA_DB_READ_MAX_LAG: &str = "AURA_DB_READ_MAX_LAG";
 /// Must be `1` for `aura db reset`.
 pub const AURA_RESET_YES: &str = "AURA_RESET_YES";
 
@@ -85,6 +89,8 @@ pub const ALL: &[&str] = &[
     AURA_DB_TCP_KEEPALIVE_RETRIES,
     AURA_DB_TCP_USER_TIMEOUT,
     AURA_DB_SLOW_OP,
+    AURA_DB_READ_URL,
+    AURA_DB_READ_MAX_LAG,
 ];
 
 /// How errors name each field: environment variables, or builder methods.
@@ -92,6 +98,8 @@ pub(crate) struct Names {
     pub host: &'static str,
     pub port: &'static str,
     pub app_url: &'static str,
+    pub read_url: &'static str,
+    pub read_max_lag: &'static str,
     pub migrate_url: &'static str,
     pub bootstrap_url: &'static str,
     pub app_role: &'static str,
@@ -117,6 +125,8 @@ impl Names {
         host: POSTGRES_HOST,
         port: POSTGRES_PORT,
         app_url: AURA_DB_URL,
+        read_url: AURA_DB_READ_URL,
+        read_max_lag: AURA_DB_READ_MAX_LAG,
         migrate_url: AURA_DB_MIGRATE_URL,
         bootstrap_url: AURA_DB_BOOTSTRAP_URL,
         app_role: AURA_DB_APP_ROLE,
@@ -141,6 +151,8 @@ impl Names {
         host: "host",
         port: "port",
         app_url: "app_url",
+        read_url: "read_url",
+        read_max_lag: "read_max_lag",
         migrate_url: "migrate_url",
         bootstrap_url: "bootstrap_url",
         app_role: "app_role",

@@ -236,6 +236,24 @@ pub enum MigrateError {
         holder_application: Option<String>,
     },
 
+    /// The migrate URL leads to a connection pooler that shares server sessions between
+    /// client connections (PgBouncer's transaction or statement mode): the migration lock
+    /// (a session advisory lock) and the session's settings would not hold there.
+    #[error(
+        "aura-db: migrations need a direct connection, but {target} shares server sessions \
+         between client connections (two connections to it were served by one backend, pid \
+         {pid}): a connection pooler in transaction or statement mode (PgBouncer \
+         pool_mode=transaction), where the migration lock and the session settings do not \
+         hold; point AURA_DB_MIGRATE_URL at the database server itself (its own host and \
+         port), or at a pooler in session mode"
+    )]
+    SharedSession {
+        /// The redacted DSN.
+        target: String,
+        /// The backend both connections were served by.
+        pid: i32,
+    },
+
     /// A step of the runner itself failed (session setup, lock, tracking tables).
     #[error("aura-db: migrations: {step} failed")]
     Step {

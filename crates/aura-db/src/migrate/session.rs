@@ -69,6 +69,9 @@ impl Session {
         let spec = ConnectSpec::single(&dsn, &opts.application_name, opts.connect_timeout);
         let tls = spec.tls_connector()?;
         let mut conn = spec.connect().await?;
+        if access == Access::Write {
+            check_own_session(&mut conn, &spec).await?;
+        }
 
         // The server's error position counts characters of the text it was sent: keep the
         // text of a failed statement to turn the position into a line.
@@ -168,6 +171,43 @@ impl Session {
             token: Some((self.cancel.clone(), self.tls.clone())),
         }
     }
+}
+
+/// Refuses a session whose server backend is not its own: a second connection to the same
+/// URL must be served by another backend. Through PgBouncer in transaction (or statement)
+/// mode, the session's server connection goes back to the pooler's pool after each
+/// transaction, and the pooler hands its most recently used idle one (LIFO) to the next
+/// client: the probe lands on the session's backend. A direct connection, and PgBouncer in
+/// session mode, give each client connection a backend of its own. Simple-protocol on the
+/// probe: nothing prepared that could collide with the session's statements on a shared
+/// backend.
+async fn check_own_session(conn: &mut AsyncPgConnection, spec: &ConnectSpec) -> Result<(), Error> {
+    let mine: i32 = diesel::dsl::sql::<diesel::sql_types::Integer>("SELECT pg_backend_pid()")
+        .get_result(conn)
+        .await
+        .map_err(|e| MigrateError::step("reading the session's backend pid", &e))?;
+    let probe = spec.connect_raw().await?;
+    let messages = probe
+        .simple_query("SELECT pg_backend_pid()")
+        .await
+        .map_err(|e| MigrateError::Step {
+            step: "probing for a connection pooler".to_owned(),
+            cause: SqlError::client(&e),
+        })?;
+    let other = messages.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => {
+            row.get(0).and_then(|pid| pid.parse::<i32>().ok())
+        }
+        _ => None,
+    });
+    if other == Some(mine) {
+        return Err(MigrateError::SharedSession {
+            target: spec.target().to_owned(),
+            pid: mine,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Points the session at schema `aura`, whatever the role's search_path says: it must

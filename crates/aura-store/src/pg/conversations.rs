@@ -93,7 +93,7 @@ impl PgStore {
     ) -> Result<ConversationWithTurns, StoreError> {
         // Fast path, one round trip: both loads pipelined in autocommit, the conversation
         // first (see `Loaded::consistent` for why that is a snapshot).
-        let mut conn = self.conn().await?;
+        let mut conn = self.read_conn().await?;
         let loaded = load(&conn, id).await.map_err(StoreError::from);
         let loaded = settle(&mut conn, loaded)?;
         drop(conn);
@@ -130,7 +130,7 @@ impl PgStore {
         let after = query.after.as_ref().map(Cursor::position).transpose()?;
         // One row more than the page: its presence says there is a next page.
         let fetch = i64::from(limit) + 1;
-        let mut conn = self.conn().await?;
+        let mut conn = self.read_conn().await?;
         // Two queries of fixed types rather than one boxed query: diesel caches a prepared
         // statement only for a query whose type fixes its SQL.
         let items = match after {

@@ -30,7 +30,7 @@ impl PgStore {
         let limit = limits::page_limit(query.limit)?;
         let after = query.after.as_ref().map(Cursor::run_position).transpose()?;
         let fetch = i64::from(limit) + 1;
-        let mut conn = self.conn().await?;
+        let mut conn = self.read_conn().await?;
         let loaded = async {
             let mut shared: &AsyncPgConnection = &conn;
             let runs: Vec<Run> = match after {
@@ -71,7 +71,7 @@ impl PgStore {
         &self,
         conversation_id: ConversationId,
     ) -> Result<Option<Run>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read_conn().await?;
         let found = async {
             let mut shared: &AsyncPgConnection = &conn;
             let run = query_text(
@@ -98,7 +98,7 @@ impl PgStore {
         &self,
         key: RunKey,
     ) -> Result<Vec<AskUserRequest>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read_conn().await?;
         let loaded = async {
             let mut shared: &AsyncPgConnection = &conn;
             let requests: Vec<AskUserRequest> = query_text(
@@ -134,7 +134,7 @@ impl PgStore {
             .map(Cursor::request_position)
             .transpose()?;
         let fetch = i64::from(limit) + 1;
-        let mut conn = self.conn().await?;
+        let mut conn = self.read_conn().await?;
         let loaded = match after {
             None => {
                 query_text(PendingPage { limit: fetch })

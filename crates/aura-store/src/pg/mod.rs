@@ -11,6 +11,7 @@ mod exists;
 #[cfg(test)]
 mod fixtures;
 mod listings;
+mod replica;
 mod requests;
 mod runs;
 mod traced;
@@ -31,6 +32,8 @@ pub struct PgStore {
     tracing: bool,
     /// Retries of the store's own operations ([`PgStore::with_retry`]); none by default.
     retry: RetryPolicy,
+    /// The read replica, if any, and this handle's consistency (see `replica/`).
+    reads: replica::ReadRoute,
 }
 
 impl PgStore {
@@ -40,6 +43,7 @@ impl PgStore {
             pool,
             tracing: true,
             retry: RetryPolicy::none(),
+            reads: replica::ReadRoute::primary_only(),
         }
     }
 
@@ -75,6 +79,9 @@ impl PgStore {
     pub fn with_tracing(mut self, on: bool) -> Self {
         self.tracing = on;
         self.pool.set_tracing(on);
+        if let Some(read_pool) = self.reads.pool() {
+            read_pool.set_tracing(on);
+        }
         self
     }
 
@@ -83,12 +90,16 @@ impl PgStore {
         self.tracing
     }
 
-    /// Opens the pool `config` describes and wraps it (see [`aura_db::open`]).
+    /// Opens the pool `config` describes and wraps it (see [`aura_db::open`]); with a read
+    /// URL (`AURA_DB_READ_URL`), also the read pool on that replica (see
+    /// [`PgStore::with_read_pool`]; a replica that cannot be reached is a warning, not an
+    /// error: reads go to the primary until it answers).
     ///
     /// Errors: the database cannot be reached or refuses the credentials, as
     /// [`StoreError::Unavailable`] or [`StoreError::Database`].
     pub async fn open(config: &Config) -> Result<Self, StoreError> {
-        Ok(PgStore::new(aura_db::open(config).await?))
+        let store = PgStore::new(aura_db::open(config).await?);
+        Ok(store.with_read_config(config).await)
     }
 
     /// The pool underneath.
@@ -104,7 +115,11 @@ impl PgStore {
     ///
     /// Clones of the store, and the pool underneath (see [`Pool::close`]), are closed too.
     pub async fn close(&self, bound: Duration) -> u32 {
-        self.pool.close(bound).await
+        let in_use = self.pool.close(bound).await;
+        match self.reads.pool() {
+            Some(read_pool) => in_use + read_pool.close(bound).await,
+            None => in_use,
+        }
     }
 
     /// True once [`PgStore::close`] was called (on this store, a clone, or its pool).

@@ -91,7 +91,7 @@ impl PgStore {
         &self,
         key: RequestKey,
     ) -> Result<AskUserRequest, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read_conn().await?;
         let request = ask_user_requests::table
             .find((key.conversation_id, key.id))
             .select(AskUserRequest::as_select())
@@ -148,7 +148,7 @@ impl PgStore {
         &self,
         conversation_id: ConversationId,
     ) -> Result<Vec<AskUserRequest>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read_conn().await?;
         let pending = async {
             let (mut first, mut second) = (&*conn, &*conn);
             // The existence check rides along (pipelined: same round trip), so an empty list

@@ -74,7 +74,7 @@ impl PgStore {
     }
 
     pub(super) async fn get_run_body(&self, key: RunKey) -> Result<Run, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read_conn().await?;
         let run = runs::table
             .find((key.conversation_id, key.id))
             .select(Run::as_select())

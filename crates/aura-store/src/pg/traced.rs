@@ -29,9 +29,9 @@ impl ConversationStore for PgStore {
         draft: ConversationDraft<'_>,
     ) -> Result<Conversation, StoreError> {
         let repeat = Repeat::keyed(draft.id.is_some());
-        let op = self.attempts("create_conversation", repeat, || {
+        let op = self.written(self.attempts("create_conversation", repeat, || {
             self.create_conversation_body(draft)
-        });
+        }));
         traced(self, "create_conversation", CONVERSATIONS, op).await
     }
 
@@ -40,7 +40,7 @@ impl ConversationStore for PgStore {
         id: ConversationId,
     ) -> Result<ConversationWithTurns, StoreError> {
         let op = self.attempts("get_conversation", Repeat::AnyTransient, || {
-            self.get_conversation_body(id)
+            self.routed(move |s| Box::pin(async move { s.get_conversation_body(id).await }))
         });
         traced(self, "get_conversation", CONVERSATIONS, op).await
     }
@@ -50,15 +50,21 @@ impl ConversationStore for PgStore {
         query: ListQuery,
     ) -> Result<Page<ConversationSummary>, StoreError> {
         let op = self.attempts("list_conversations", Repeat::AnyTransient, || {
-            self.list_conversations_body(query.clone())
+            let query = query.clone();
+            self.routed(move |s| {
+                let query = query.clone();
+                Box::pin(async move { s.list_conversations_body(query).await })
+            })
         });
         traced(self, "list_conversations", CONVERSATIONS, op).await
     }
 
     async fn delete_conversation(&self, id: ConversationId) -> Result<(), StoreError> {
-        let op = self.attempts("delete_conversation", Repeat::IfNothingApplied, || {
-            self.delete_conversation_body(id)
-        });
+        let op = self.written(self.attempts(
+            "delete_conversation",
+            Repeat::IfNothingApplied,
+            || self.delete_conversation_body(id),
+        ));
         traced(self, "delete_conversation", CONVERSATIONS, op).await
     }
 
@@ -70,7 +76,13 @@ impl ConversationStore for PgStore {
         let op = self.attempts(
             "get_conversation_with_last_turns",
             Repeat::AnyTransient,
-            || self.get_conversation_with_last_turns_body(id, turns),
+            || {
+                self.routed(move |s| {
+                    Box::pin(
+                        async move { s.get_conversation_with_last_turns_body(id, turns).await },
+                    )
+                })
+            },
         );
         traced(self, "get_conversation_with_last_turns", CONVERSATIONS, op).await
     }
@@ -80,9 +92,11 @@ impl ConversationStore for PgStore {
         id: ConversationId,
         edit: ConversationEdit<'_>,
     ) -> Result<Conversation, StoreError> {
-        let op = self.attempts("update_conversation", Repeat::IfNothingApplied, || {
-            self.update_conversation_body(id, edit)
-        });
+        let op = self.written(self.attempts(
+            "update_conversation",
+            Repeat::IfNothingApplied,
+            || self.update_conversation_body(id, edit),
+        ));
         traced(self, "update_conversation", CONVERSATIONS, op).await
     }
 }
@@ -95,14 +109,16 @@ impl TurnStore for PgStore {
         draft: TurnDraft<'_>,
     ) -> Result<Turn, StoreError> {
         let repeat = Repeat::keyed(draft.id.is_some());
-        let op = self.attempts("append_turn", repeat, || {
+        let op = self.written(self.attempts("append_turn", repeat, || {
             self.append_turn_body(conversation_id, draft)
-        });
+        }));
         traced(self, "append_turn", TURNS, op).await
     }
 
     async fn get_turn(&self, key: TurnKey) -> Result<Turn, StoreError> {
-        let op = self.attempts("get_turn", Repeat::AnyTransient, || self.get_turn_body(key));
+        let op = self.attempts("get_turn", Repeat::AnyTransient, || {
+            self.routed(move |s| Box::pin(async move { s.get_turn_body(key).await }))
+        });
         traced(self, "get_turn", TURNS, op).await
     }
 
@@ -112,7 +128,9 @@ impl TurnStore for PgStore {
         query: TurnQuery,
     ) -> Result<TurnPage, StoreError> {
         let op = self.attempts("list_turns", Repeat::AnyTransient, || {
-            self.list_turns_body(conversation_id, query)
+            self.routed(move |s| {
+                Box::pin(async move { s.list_turns_body(conversation_id, query).await })
+            })
         });
         traced(self, "list_turns", TURNS, op).await
     }
@@ -126,21 +144,23 @@ impl RunStore for PgStore {
         draft: RunDraft,
     ) -> Result<Run, StoreError> {
         let repeat = Repeat::keyed(draft.id.is_some());
-        let op = self.attempts("start_run", repeat, || {
+        let op = self.written(self.attempts("start_run", repeat, || {
             self.start_run_body(conversation_id, draft)
-        });
+        }));
         traced(self, "start_run", RUNS, op).await
     }
 
     async fn get_run(&self, key: RunKey) -> Result<Run, StoreError> {
-        let op = self.attempts("get_run", Repeat::AnyTransient, || self.get_run_body(key));
+        let op = self.attempts("get_run", Repeat::AnyTransient, || {
+            self.routed(move |s| Box::pin(async move { s.get_run_body(key).await }))
+        });
         traced(self, "get_run", RUNS, op).await
     }
 
     async fn stop_run(&self, key: RunKey, reason: Option<&str>) -> Result<StoppedRun, StoreError> {
-        let op = self.attempts("stop_run", Repeat::IfNothingApplied, || {
+        let op = self.written(self.attempts("stop_run", Repeat::IfNothingApplied, || {
             self.stop_run_body(key, reason)
-        });
+        }));
         traced(self, "stop_run", RUNS, op).await
     }
 
@@ -150,9 +170,9 @@ impl RunStore for PgStore {
         end: RunEnd,
         reason: Option<&str>,
     ) -> Result<Run, StoreError> {
-        let op = self.attempts("finish_run", Repeat::IfNothingApplied, || {
+        let op = self.written(self.attempts("finish_run", Repeat::IfNothingApplied, || {
             self.finish_run_body(key, end, reason)
-        });
+        }));
         traced(self, "finish_run", RUNS, op).await
     }
 
@@ -162,7 +182,11 @@ impl RunStore for PgStore {
         query: ListQuery,
     ) -> Result<Page<Run>, StoreError> {
         let op = self.attempts("list_runs", Repeat::AnyTransient, || {
-            self.list_runs_body(conversation_id, query.clone())
+            let query = query.clone();
+            self.routed(move |s| {
+                let query = query.clone();
+                Box::pin(async move { s.list_runs_body(conversation_id, query).await })
+            })
         });
         traced(self, "list_runs", RUNS, op).await
     }
@@ -172,7 +196,9 @@ impl RunStore for PgStore {
         conversation_id: ConversationId,
     ) -> Result<Option<Run>, StoreError> {
         let op = self.attempts("find_running_run", Repeat::AnyTransient, || {
-            self.find_running_run_body(conversation_id)
+            self.routed(move |s| {
+                Box::pin(async move { s.find_running_run_body(conversation_id).await })
+            })
         });
         traced(self, "find_running_run", RUNS, op).await
     }
@@ -186,15 +212,15 @@ impl RequestStore for PgStore {
         draft: RequestDraft<'_>,
     ) -> Result<AskUserRequest, StoreError> {
         let repeat = Repeat::keyed(draft.id.is_some());
-        let op = self.attempts("create_request", repeat, || {
+        let op = self.written(self.attempts("create_request", repeat, || {
             self.create_request_body(conversation_id, draft)
-        });
+        }));
         traced(self, "create_request", REQUESTS, op).await
     }
 
     async fn get_request(&self, key: RequestKey) -> Result<AskUserRequest, StoreError> {
         let op = self.attempts("get_request", Repeat::AnyTransient, || {
-            self.get_request_body(key)
+            self.routed(move |s| Box::pin(async move { s.get_request_body(key).await }))
         });
         traced(self, "get_request", REQUESTS, op).await
     }
@@ -204,9 +230,11 @@ impl RequestStore for PgStore {
         key: RequestKey,
         answer: &str,
     ) -> Result<AskUserRequest, StoreError> {
-        let op = self.attempts("answer_request", Repeat::IfNothingApplied, || {
-            self.answer_request_body(key, answer)
-        });
+        let op = self.written(
+            self.attempts("answer_request", Repeat::IfNothingApplied, || {
+                self.answer_request_body(key, answer)
+            }),
+        );
         traced(self, "answer_request", REQUESTS, op).await
     }
 
@@ -215,9 +243,11 @@ impl RequestStore for PgStore {
         conversation_id: ConversationId,
         ids: &[RequestId],
     ) -> Result<Vec<AskUserRequest>, StoreError> {
-        let op = self.attempts("mark_requests_resumed", Repeat::IfNothingApplied, || {
-            self.mark_requests_resumed_body(conversation_id, ids)
-        });
+        let op = self.written(self.attempts(
+            "mark_requests_resumed",
+            Repeat::IfNothingApplied,
+            || self.mark_requests_resumed_body(conversation_id, ids),
+        ));
         traced(self, "mark_requests_resumed", REQUESTS, op).await
     }
 
@@ -226,14 +256,16 @@ impl RequestStore for PgStore {
         conversation_id: ConversationId,
     ) -> Result<Vec<AskUserRequest>, StoreError> {
         let op = self.attempts("list_pending_requests", Repeat::AnyTransient, || {
-            self.list_pending_requests_body(conversation_id)
+            self.routed(move |s| {
+                Box::pin(async move { s.list_pending_requests_body(conversation_id).await })
+            })
         });
         traced(self, "list_pending_requests", REQUESTS, op).await
     }
 
     async fn list_run_requests(&self, key: RunKey) -> Result<Vec<AskUserRequest>, StoreError> {
         let op = self.attempts("list_run_requests", Repeat::AnyTransient, || {
-            self.list_run_requests_body(key)
+            self.routed(move |s| Box::pin(async move { s.list_run_requests_body(key).await }))
         });
         traced(self, "list_run_requests", REQUESTS, op).await
     }
@@ -243,7 +275,11 @@ impl RequestStore for PgStore {
         query: ListQuery,
     ) -> Result<Page<AskUserRequest>, StoreError> {
         let op = self.attempts("list_all_pending_requests", Repeat::AnyTransient, || {
-            self.list_all_pending_requests_body(query.clone())
+            let query = query.clone();
+            self.routed(move |s| {
+                let query = query.clone();
+                Box::pin(async move { s.list_all_pending_requests_body(query).await })
+            })
         });
         traced(self, "list_all_pending_requests", REQUESTS, op).await
     }

@@ -43,7 +43,7 @@ impl PgStore {
             _ => {}
         }
         let fetch = i64::from(limit) + 1;
-        let mut conn = self.conn().await?;
+        let mut conn = self.read_conn().await?;
         let loaded = async {
             let mut shared: &AsyncPgConnection = &conn;
             // Newest first for the backward reads: the index is walked from the position
@@ -108,7 +108,7 @@ impl PgStore {
         turns: u32,
     ) -> Result<ConversationWithTurns, StoreError> {
         let n = limits::turn_limit("turns", turns, true)?;
-        let mut conn = self.conn().await?;
+        let mut conn = self.read_conn().await?;
         let loaded = load_last(&conn, id, n).await.map_err(StoreError::from);
         let loaded = settle(&mut conn, loaded)?;
         drop(conn);

@@ -88,7 +88,7 @@ impl PgStore {
     }
 
     pub(super) async fn get_turn_body(&self, key: TurnKey) -> Result<Turn, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read_conn().await?;
         let turn = turns::table
             .find((key.conversation_id, key.id))
             .select(Turn::as_select())

@@ -16,6 +16,7 @@ mod invariants;
 mod killed_backends;
 mod listing;
 mod not_found;
+mod pgbouncer;
 mod requests;
 mod restart;
 mod retries;
