@@ -3,6 +3,7 @@
 mod bootstrap;
 mod db;
 mod dev;
+mod lint;
 
 use std::process::ExitCode;
 

@@ -142,21 +142,23 @@ impl Migrations {
         SET.get_or_init(|| {
             let list = generated::CHECKS
                 .iter()
-                .map(|&(dir_name, checksum, reversible, run_in_transaction, up)| {
-                    let (version, name) = layout::parse_dir_name(dir_name)
-                        .unwrap_or_else(|e| panic!("checked by build.rs: {e}"));
-                    Migration {
-                        dir_name: dir_name.to_owned(),
-                        checked: Checked {
-                            version,
-                            name,
-                            run_in_transaction,
-                            checksum: checksum.to_owned(),
-                            reversible,
-                        },
-                        up: Cow::Borrowed(up),
-                    }
-                })
+                .map(
+                    |&(dir_name, checksum, reversible, run_in_transaction, up)| {
+                        let (version, name) = layout::parse_dir_name(dir_name)
+                            .unwrap_or_else(|e| panic!("checked by build.rs: {e}"));
+                        Migration {
+                            dir_name: dir_name.to_owned(),
+                            checked: Checked {
+                                version,
+                                name,
+                                run_in_transaction,
+                                checksum: checksum.to_owned(),
+                                reversible,
+                            },
+                            up: Cow::Borrowed(up),
+                        }
+                    },
+                )
                 .collect();
             Migrations::from_list(list, Source::Embedded)
                 .unwrap_or_else(|e| panic!("embedded migrations: {e}"))
@@ -251,7 +253,11 @@ mod tests {
             let d = Source::Embedded.find(m).expect("diesel has it");
             assert_eq!(d.metadata().run_in_transaction(), m.run_in_transaction());
             assert_eq!(d.name().version().to_string(), m.version());
-            assert_eq!(layout::checksum(m.up_sql()), m.checksum(), "up.sql embedded");
+            assert_eq!(
+                layout::checksum(m.up_sql()),
+                m.checksum(),
+                "up.sql embedded"
+            );
         }
     }
 

@@ -1,0 +1,150 @@
+//! `aura db lint`: migrations checked with [squawk](https://squawkhq.com)'s linter
+//! (`squawk-linter`, in process) for DDL that would lock a busy table, under this project's
+//! rules ([`rules`]: the one place rules are turned off or made warnings) and
+//! acknowledgements ([`acknowledge`]: squawk's ignore comments, with a reason).
+//!
+//! Lives in the CLI: neither the pool nor the store links squawk.
+
+pub mod acknowledge;
+pub mod conventions;
+pub mod finding;
+pub mod report;
+pub mod rules;
+
+use squawk_linter::{Rule, Violation};
+use squawk_syntax::{Parse, SourceFile};
+
+pub use finding::{Finding, Level};
+
+/// One `up.sql` to lint.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The migration's folder name.
+    pub migration: String,
+    /// The file as shown to the user.
+    pub file: String,
+    /// Its text.
+    pub sql: String,
+    /// The migration's `run_in_transaction`.
+    pub in_transaction: bool,
+}
+
+/// A source squawk parsed without a syntax error.
+pub struct Parsed {
+    source: Source,
+    parse: Parse<SourceFile>,
+}
+
+/// Parses `source`; the first syntax error is a one-line error naming the file, line and
+/// column, since a file squawk cannot parse cannot be vouched for.
+pub fn parse(source: Source) -> Result<Parsed, String> {
+    let parse = SourceFile::parse(&source.sql);
+    if let Some(error) = parse.errors().first() {
+        let (line, column) = finding::line_col(&source.sql, usize::from(error.range().start()));
+        return Err(format!(
+            "{}:{line}:{column}: cannot parse the SQL of migration {}: {}",
+            source.file,
+            source.migration,
+            error.message()
+        ));
+    }
+    Ok(Parsed { source, parse })
+}
+
+/// The findings of one parsed `up.sql`, in file order: squawk's violations (errors or
+/// warnings as [`rules`] says), those an acknowledgement covers as
+/// [`Level::Acknowledged`] with its reason, and the lint's own findings about the
+/// acknowledgements (no reason, no rule name, covering nothing) and the project's own
+/// checks ([`conventions`]).
+pub fn lint(parsed: &Parsed) -> Vec<Finding> {
+    let Parsed { source, parse } = parsed;
+    let text = &source.sql;
+    let acks = acknowledge::find(parse, text);
+    // What squawk reports (acknowledged ones left out), and what it reports when nothing
+    // is acknowledged: the difference is what the acknowledgements cover.
+    let kept = rules::linter(source.in_transaction).lint(parse, text);
+    let plain_text = acknowledge::neutralized(text, &acks);
+    let all =
+        rules::linter(source.in_transaction).lint(&SourceFile::parse(&plain_text), &plain_text);
+
+    let mut findings = Vec::new();
+    let mut used = vec![false; acks.len()];
+    for v in &kept {
+        findings.push(finding(source, v, level(v.code), None));
+    }
+    for v in all.iter().filter(|v| !kept.contains(v)) {
+        let (line, _) = finding::line_col(text, usize::from(v.text_range.start()));
+        let ack = acks.iter().position(|a| a.covers(v.code, line));
+        let reason = ack.and_then(|i| {
+            used[i] = true;
+            acks[i].reason.clone()
+        });
+        findings.push(finding(source, v, Level::Acknowledged, reason));
+    }
+    for (ack, used) in acks.iter().zip(used) {
+        let own = |rule: &str, message: String, help: &str, level| Finding {
+            migration: source.migration.clone(),
+            file: source.file.clone(),
+            line: ack.line,
+            column: ack.column,
+            rule: rule.to_owned(),
+            message,
+            help: Some(help.to_owned()),
+            level,
+            reason: None,
+        };
+        if ack.rules.is_empty() {
+            findings.push(own(
+                "acknowledgement-without-rule",
+                "this squawk-ignore names no rule it knows".to_owned(),
+                "name the rule it acknowledges: -- squawk-ignore <rule> -- <why it is safe here>",
+                Level::Error,
+            ));
+        } else if ack.reason.is_none() {
+            findings.push(own(
+                "acknowledgement-without-reason",
+                "this squawk-ignore gives no reason".to_owned(),
+                "say why after the rule names: -- squawk-ignore <rule> -- <why it is safe here>",
+                Level::Error,
+            ));
+        } else if !used {
+            findings.push(own(
+                "acknowledgement-unused",
+                "this squawk-ignore acknowledges no finding".to_owned(),
+                "remove it, or move it to the line before the statement it is about",
+                Level::Warning,
+            ));
+        }
+    }
+    findings.extend(conventions::check(source, parse));
+    findings.sort_by_key(|f| (f.line, f.column));
+    findings
+}
+
+fn level(rule: Rule) -> Level {
+    if rules::is_error(rule) {
+        Level::Error
+    } else {
+        Level::Warning
+    }
+}
+
+fn finding(source: &Source, v: &Violation, level: Level, reason: Option<String>) -> Finding {
+    let (line, column) = finding::line_col(&source.sql, usize::from(v.text_range.start()));
+    let help = match (rules::advice(v.code), &v.help) {
+        (Some(ours), _) => Some(ours.to_owned()),
+        (None, Some(theirs)) => Some(theirs.clone()),
+        (None, None) => None,
+    };
+    Finding {
+        migration: source.migration.clone(),
+        file: source.file.clone(),
+        line,
+        column,
+        rule: v.code.to_string(),
+        message: v.message.clone(),
+        help,
+        level,
+        reason,
+    }
+}
