@@ -42,7 +42,7 @@ pub fn parse(source: Source) -> Result<Parsed, String> {
     if let Some(error) = parse.errors().first() {
         let (line, column) = finding::line_col(&source.sql, usize::from(error.range().start()));
         return Err(format!(
-            "{}:{line}:{column}: cannot parse the SQL of migration {}: {}",
+            "lint: {}:{line}:{column}: cannot parse the SQL of migration {}: {}",
             source.file,
             source.migration,
             error.message()
