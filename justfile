@@ -37,6 +37,10 @@ test-pg18 *args:
 bench *args:
     cargo run --release -p aura-bench -- "$@"
 
+# Lint migrations with squawk: the ones the database has not applied (default), or the folders given (`just lint-migrations migrations`).
+lint-migrations *args:
+    {{aura}} db lint "$@"
+
 # Regenerate crates/aura-schema/src/schema.rs from the migrations.
 schema:
     scripts/schema.sh
