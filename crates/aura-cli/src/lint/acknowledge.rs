@@ -31,8 +31,12 @@ pub struct Ack {
     pub column: usize,
     /// `squawk-ignore-file`: the whole file.
     pub file_wide: bool,
-    /// The rules it names that squawk knows (squawk itself reports unknown names).
+    /// The rules it names that squawk knows.
     pub rules: Vec<Rule>,
+    /// The names it gives that are no squawk rule.
+    pub unknown: Vec<String>,
+    /// It names anything at all, known or not.
+    pub named: bool,
     /// The text after the second `--`, trimmed; `None` when empty.
     pub reason: Option<String>,
     /// Byte offset of the keyword in the file.
@@ -59,14 +63,20 @@ pub fn find(parse: &Parse<SourceFile>, text: &str) -> Vec<Ack> {
             parse_comment(token.text()).map(|(at, file_wide, names, reason)| {
                 let offset = start + at;
                 let (line, column) = line_col(text, offset);
+                let (mut rules, mut unknown) = (Vec::new(), Vec::new());
+                for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    match Rule::try_from(name) {
+                        Ok(rule) => rules.push(rule),
+                        Err(_) => unknown.push(name.to_owned()),
+                    }
+                }
                 Ack {
                     line,
                     column,
                     file_wide,
-                    rules: names
-                        .split(',')
-                        .filter_map(|name| Rule::try_from(name.trim()).ok())
-                        .collect(),
+                    named: !rules.is_empty() || !unknown.is_empty(),
+                    rules,
+                    unknown,
                     reason,
                     offset,
                 }
@@ -138,6 +148,16 @@ mod tests {
         assert!(!found[0].covers(Rule::ChangingColumnType, 3));
         assert!(found[1].file_wide && found[1].reason.is_none());
         assert!(found[1].covers(Rule::ChangingColumnType, 1));
+        assert!(found.iter().all(|a| a.named));
+        let blank = acks("-- squawk-ignore-file -- why\n-- squawk-ignore no-such-rule -- why\n");
+        assert_eq!(
+            blank
+                .iter()
+                .map(|a| (a.named, a.rules.len()))
+                .collect::<Vec<_>>(),
+            [(false, 0), (true, 0)]
+        );
+        assert_eq!(blank[1].unknown, ["no-such-rule"]);
         let plain = neutralized(sql, &found);
         assert_eq!(plain.len(), sql.len());
         assert!(acks(&plain).is_empty(), "{plain}");

@@ -62,10 +62,16 @@ pub fn lint(parsed: &Parsed) -> Vec<Finding> {
     let acks = acknowledge::find(parse, text);
     // What squawk reports (acknowledged ones left out), and what it reports when nothing
     // is acknowledged: the difference is what the acknowledgements cover.
-    let kept = rules::linter(source.in_transaction).lint(parse, text);
+    // squawk's `unused-ignore` (an unknown rule name) is left out: the lint reports
+    // unknown names itself, also under a blanket `squawk-ignore-file` that hides squawk's.
+    let squawk = |parse: &Parse<SourceFile>, text: &str| -> Vec<Violation> {
+        let mut found = rules::linter(source.in_transaction).lint(parse, text);
+        found.retain(|v| v.code != Rule::UnusedIgnore);
+        found
+    };
+    let kept = squawk(parse, text);
     let plain_text = acknowledge::neutralized(text, &acks);
-    let all =
-        rules::linter(source.in_transaction).lint(&SourceFile::parse(&plain_text), &plain_text);
+    let all = squawk(&SourceFile::parse(&plain_text), &plain_text);
 
     let mut findings = Vec::new();
     let mut used = vec![false; acks.len()];
@@ -74,12 +80,16 @@ pub fn lint(parsed: &Parsed) -> Vec<Finding> {
     }
     for v in all.iter().filter(|v| !kept.contains(v)) {
         let (line, _) = finding::line_col(text, usize::from(v.text_range.start()));
-        let ack = acks.iter().position(|a| a.covers(v.code, line));
-        let reason = ack.and_then(|i| {
-            used[i] = true;
-            acks[i].reason.clone()
-        });
-        findings.push(finding(source, v, Level::Acknowledged, reason));
+        // squawk also drops what a `squawk-ignore-file` naming no rule covers: that is no
+        // acknowledgement here, so the finding keeps its level.
+        match acks.iter().position(|a| a.covers(v.code, line)) {
+            Some(i) => {
+                used[i] = true;
+                let reason = acks[i].reason.clone();
+                findings.push(finding(source, v, Level::Acknowledged, reason));
+            }
+            None => findings.push(finding(source, v, level(v.code), None)),
+        }
     }
     for (ack, used) in acks.iter().zip(used) {
         let own = |rule: &str, message: String, help: &str, level| Finding {
@@ -93,11 +103,22 @@ pub fn lint(parsed: &Parsed) -> Vec<Finding> {
             level,
             reason: None,
         };
-        if ack.rules.is_empty() {
+        if !ack.named {
             findings.push(own(
                 "acknowledgement-without-rule",
-                "this squawk-ignore names no rule it knows".to_owned(),
+                "this squawk-ignore names no rule".to_owned(),
                 "name the rule it acknowledges: -- squawk-ignore <rule> -- <why it is safe here>",
+                Level::Error,
+            ));
+        } else if !ack.unknown.is_empty() {
+            findings.push(own(
+                "acknowledgement-unknown-rule",
+                format!(
+                    "this squawk-ignore names {}, which is no squawk rule",
+                    ack.unknown.join(", ")
+                ),
+                "use the rule name the finding shows in brackets (aura db lint --rules lists \
+                 the ones off)",
                 Level::Error,
             ));
         } else if ack.reason.is_none() {
@@ -107,7 +128,7 @@ pub fn lint(parsed: &Parsed) -> Vec<Finding> {
                 "say why after the rule names: -- squawk-ignore <rule> -- <why it is safe here>",
                 Level::Error,
             ));
-        } else if !used {
+        } else if !used && !ack.rules.is_empty() {
             findings.push(own(
                 "acknowledgement-unused",
                 "this squawk-ignore acknowledges no finding".to_owned(),
@@ -146,5 +167,85 @@ fn finding(source: &Source, v: &Violation, level: Level, reason: Option<String>)
         help,
         level,
         reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(sql: &str) -> Vec<(usize, String, Level)> {
+        let source = Source {
+            migration: "1_x".to_owned(),
+            file: "1_x/up.sql".to_owned(),
+            sql: sql.to_owned(),
+            in_transaction: true,
+        };
+        lint(&parse(source).expect("parses"))
+            .into_iter()
+            .map(|f| (f.line, f.rule, f.level))
+            .collect()
+    }
+
+    fn rule(line: usize, rule: &str, level: Level) -> (usize, String, Level) {
+        (line, rule.to_owned(), level)
+    }
+
+    #[test]
+    fn an_acknowledgement_needs_a_known_rule_and_a_reason() {
+        let rename = "ALTER TABLE a RENAME TO b;";
+        assert_eq!(
+            found(&format!(
+                "-- squawk-ignore renaming-table -- b is new\n{rename}"
+            )),
+            [rule(2, "renaming-table", Level::Acknowledged)]
+        );
+        assert_eq!(
+            found(&format!("-- squawk-ignore renaming-table\n{rename}")),
+            [
+                rule(1, "acknowledgement-without-reason", Level::Error),
+                rule(2, "renaming-table", Level::Acknowledged)
+            ]
+        );
+        assert_eq!(
+            found(&format!("-- squawk-ignore renamin-table -- typo\n{rename}")),
+            [
+                rule(1, "acknowledgement-unknown-rule", Level::Error),
+                rule(2, "renaming-table", Level::Error)
+            ]
+        );
+        // squawk's blanket ignore hides everything; here it acknowledges nothing.
+        assert_eq!(
+            found(&format!("-- squawk-ignore-file -- all fine\n{rename}")),
+            [
+                rule(1, "acknowledgement-without-rule", Level::Error),
+                rule(2, "renaming-table", Level::Error)
+            ]
+        );
+        assert_eq!(
+            found(&format!(
+                "-- squawk-ignore renaming-column -- stale\n{rename}"
+            )),
+            [
+                rule(1, "acknowledgement-unused", Level::Warning),
+                rule(2, "renaming-table", Level::Error)
+            ]
+        );
+    }
+
+    #[test]
+    fn unparsable_sql_names_the_file_line_and_column() {
+        let source = Source {
+            migration: "1_x".to_owned(),
+            file: "1_x/up.sql".to_owned(),
+            sql: "SELECT 1;\nCREATE TABLE (;".to_owned(),
+            in_transaction: true,
+        };
+        let err = parse(source).err().expect("a syntax error");
+        assert!(
+            err.starts_with("lint: 1_x/up.sql:2:")
+                && err.contains("cannot parse the SQL of migration 1_x"),
+            "{err}"
+        );
     }
 }
