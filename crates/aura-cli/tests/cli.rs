@@ -218,12 +218,12 @@ async fn lint_by_default_lints_only_what_the_database_has_not_applied() {
     let set = aura_db::Migrations::embedded();
     let half = set.len() / 2;
     let copy = tempfile::tempdir().expect("scratch dir");
-    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    let migrations = common::workspace().join("migrations");
     for m in set.iter().take(half) {
         let dir = copy.path().join(m.dir_name());
         std::fs::create_dir(&dir).unwrap();
         for file in ["up.sql", "down.sql", "metadata.toml"] {
-            let from = workspace.join(m.dir_name()).join(file);
+            let from = migrations.join(m.dir_name()).join(file);
             if from.exists() {
                 std::fs::copy(&from, dir.join(file)).unwrap();
             }

@@ -3,13 +3,11 @@
 //! acknowledgements are shown with their reason, and bad input is one line on stderr.
 //! None of this connects to a database (the pending-by-default runs are in `cli.rs`).
 
-#[allow(dead_code)] // applied_count: for the tests that migrate
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::text;
+use common::{both, text, workspace};
 
 const FIXTURES: &str = "crates/aura-cli/tests/fixtures/lint";
 
@@ -56,10 +54,6 @@ const BAD: &[(&str, &str)] = &[
     ),
 ];
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// `aura db lint <args>` run from the workspace root, so paths print as given.
 fn lint(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aura"))
@@ -69,10 +63,6 @@ fn lint(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run aura")
-}
-
-fn both(out: &Output) -> String {
-    format!("{}{}", text(&out.stdout), text(&out.stderr))
 }
 
 /// The summary line's counts: `lint: N migrations, E errors, W warnings, A acknowledged`.

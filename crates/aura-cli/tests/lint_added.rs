@@ -2,17 +2,12 @@
 //! only the migrations a branch adds since its merge base with main, and falls back to
 //! every migration, saying so, when there is no base to compare with.
 
-#[allow(dead_code)] // applied_count: for the tests that migrate
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use common::text;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::{both, text, workspace};
 
 /// A scratch repository with the script, removed on drop.
 struct Repo(tempfile::TempDir);
@@ -77,10 +72,6 @@ impl Repo {
         }
         cmd.output().expect("run the script")
     }
-}
-
-fn both(out: &Output) -> String {
-    format!("{}{}", text(&out.stdout), text(&out.stderr))
 }
 
 const BAD: &str = "2026-12-01-000001_index_without_concurrently";

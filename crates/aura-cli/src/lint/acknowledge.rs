@@ -27,8 +27,8 @@ const NEUTRAL: &str = "squawk-IGNORE";
 pub struct Ack {
     /// 1-based line of the comment.
     pub line: usize,
-    /// 1-based column of the keyword.
-    pub column: usize,
+    /// Byte offset of the keyword in the file.
+    pub offset: usize,
     /// `squawk-ignore-file`: the whole file.
     pub file_wide: bool,
     /// The rules it names that squawk knows.
@@ -39,8 +39,6 @@ pub struct Ack {
     pub named: bool,
     /// The text after the second `--`, trimmed; `None` when empty.
     pub reason: Option<String>,
-    /// Byte offset of the keyword in the file.
-    offset: usize,
 }
 
 impl Ack {
@@ -62,7 +60,7 @@ pub fn find(parse: &Parse<SourceFile>, text: &str) -> Vec<Ack> {
             let start = usize::from(token.text_range().start());
             parse_comment(token.text()).map(|(at, file_wide, names, reason)| {
                 let offset = start + at;
-                let (line, column) = line_col(text, offset);
+                let (line, _) = line_col(text, offset);
                 let (mut rules, mut unknown) = (Vec::new(), Vec::new());
                 for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
                     match Rule::try_from(name) {
@@ -72,13 +70,12 @@ pub fn find(parse: &Parse<SourceFile>, text: &str) -> Vec<Ack> {
                 }
                 Ack {
                     line,
-                    column,
+                    offset,
                     file_wide,
                     named: !rules.is_empty() || !unknown.is_empty(),
                     rules,
                     unknown,
                     reason,
-                    offset,
                 }
             })
         })
@@ -133,7 +130,8 @@ mod tests {
                    ALTER TABLE t RENAME COLUMN a TO b;\n/* squawk-ignore-file changing-column-type */\n";
         let found = acks(sql);
         assert_eq!(found.len(), 2, "{found:?}");
-        assert_eq!((found[0].line, found[0].column), (2, 4));
+        assert_eq!(found[0].line, 2);
+        assert_eq!(&sql[found[0].offset..][..13], "squawk-ignore");
         assert!(!found[0].file_wide);
         assert_eq!(
             found[0].rules,

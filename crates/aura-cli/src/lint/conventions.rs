@@ -13,7 +13,7 @@ use squawk_syntax::ast::{self, AstNode};
 use squawk_syntax::{Parse, SourceFile, SyntaxKind};
 
 use super::Source;
-use super::finding::{Finding, Level, line_col};
+use super::finding::{Finding, Level};
 
 /// The findings of the project's own checks on one parsed `up.sql`.
 pub fn check(source: &Source, parse: &Parse<SourceFile>) -> Vec<Finding> {
@@ -26,18 +26,15 @@ pub fn check(source: &Source, parse: &Parse<SourceFile>) -> Vec<Finding> {
             .map_or(stmt.syntax().text_range().start(), |e| {
                 e.text_range().start()
             });
-        let (line, column) = line_col(&source.sql, usize::from(offset));
-        Finding {
-            migration: source.migration.clone(),
-            file: source.file.clone(),
-            line,
-            column,
-            rule: rule.to_owned(),
-            message: message.to_owned(),
-            help: Some(help.to_owned()),
-            level: Level::Error,
-            reason: None,
-        }
+        let (rule, message, help) = (rule.to_owned(), message.to_owned(), help.to_owned());
+        Finding::at(
+            source,
+            usize::from(offset),
+            rule,
+            message,
+            Some(help),
+            Level::Error,
+        )
     };
     let mut findings = Vec::new();
     if source.in_transaction {

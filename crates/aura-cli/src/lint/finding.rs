@@ -1,5 +1,7 @@
 //! [`Finding`]: one thing the lint says about one migration.
 
+use super::Source;
+
 /// How a finding counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -44,6 +46,31 @@ pub struct Finding {
     pub level: Level,
     /// For [`Level::Acknowledged`]: the reason the migration gives.
     pub reason: Option<String>,
+}
+
+impl Finding {
+    /// A finding about `source` at the byte `offset` of its `up.sql`.
+    pub fn at(
+        source: &Source,
+        offset: usize,
+        rule: String,
+        message: String,
+        help: Option<String>,
+        level: Level,
+    ) -> Finding {
+        let (line, column) = line_col(&source.sql, offset);
+        Finding {
+            migration: source.migration.clone(),
+            file: source.file.clone(),
+            line,
+            column,
+            rule,
+            message,
+            help,
+            level,
+            reason: None,
+        }
+    }
 }
 
 /// 1-based line and column (in characters) of the byte `offset` of `text`.

@@ -92,16 +92,9 @@ pub fn lint(parsed: &Parsed) -> Vec<Finding> {
         }
     }
     for (ack, used) in acks.iter().zip(used) {
-        let own = |rule: &str, message: String, help: &str, level| Finding {
-            migration: source.migration.clone(),
-            file: source.file.clone(),
-            line: ack.line,
-            column: ack.column,
-            rule: rule.to_owned(),
-            message,
-            help: Some(help.to_owned()),
-            level,
-            reason: None,
+        let own = |rule: &str, message: String, help: &str, level| {
+            let help = Some(help.to_owned());
+            Finding::at(source, ack.offset, rule.to_owned(), message, help, level)
         };
         if !ack.named {
             findings.push(own(
@@ -151,22 +144,14 @@ fn level(rule: Rule) -> Level {
 }
 
 fn finding(source: &Source, v: &Violation, level: Level, reason: Option<String>) -> Finding {
-    let (line, column) = finding::line_col(&source.sql, usize::from(v.text_range.start()));
-    let help = match (rules::advice(v.code), &v.help) {
-        (Some(ours), _) => Some(ours.to_owned()),
-        (None, Some(theirs)) => Some(theirs.clone()),
-        (None, None) => None,
-    };
+    let help = rules::advice(v.code)
+        .map(str::to_owned)
+        .or_else(|| v.help.clone());
+    let offset = usize::from(v.text_range.start());
+    let message = v.message.clone();
     Finding {
-        migration: source.migration.clone(),
-        file: source.file.clone(),
-        line,
-        column,
-        rule: v.code.to_string(),
-        message: v.message.clone(),
-        help,
-        level,
         reason,
+        ..Finding::at(source, offset, v.code.to_string(), message, help, level)
     }
 }
 
