@@ -8,8 +8,9 @@
 //! `squawk-ignore <rules>` covers its own line and the next (the statement after it);
 //! `squawk-ignore-file <rules>` the whole `up.sql`. squawk reads the rule names and drops
 //! the text after a second `--`, which is where the reason goes; the lint shows each
-//! acknowledged finding with it, and refuses an acknowledgement without a reason or
-//! without a rule name (squawk's `squawk-ignore-file` with no names ignores everything).
+//! acknowledged finding with it, and refuses an acknowledgement without a reason, without
+//! a rule name (squawk's `squawk-ignore-file` with no names ignores everything) or naming
+//! no squawk rule.
 
 use squawk_linter::Rule;
 use squawk_syntax::{Parse, SourceFile, SyntaxKind};
@@ -97,8 +98,7 @@ fn parse_comment(comment: &str) -> Option<(usize, bool, &str, Option<String>)> {
         Some(rest) => (true, rest),
         None => (false, trimmed.strip_prefix(LINE)?),
     };
-    // `squawk-ignorefoo` is not an ignore; squawk would take it as one naming `foo`,
-    // which it reports as an unknown name anyway.
+    // `squawk-ignorefoo` names `foo`, as squawk reads it (an unknown rule).
     let (names, reason) = match rest.split_once("--") {
         Some((names, reason)) => (names, Some(reason.trim().to_owned())),
         None => (rest, None),

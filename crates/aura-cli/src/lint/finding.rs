@@ -29,7 +29,8 @@ impl Level {
 pub struct Finding {
     /// The migration's folder name (`2026-11-23-000002_create_turns`).
     pub migration: String,
-    /// The file as shown to the user (relative to the working directory when under it).
+    /// The file as shown to the user (the path as given, or `migrations/<folder>/up.sql`
+    /// for an embedded migration).
     pub file: String,
     /// 1-based line.
     pub line: usize,
