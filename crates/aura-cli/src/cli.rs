@@ -73,7 +73,8 @@ pub enum DbCommand {
         /// Migration folders (`migrations/2026-…_add_x`), or folders of them
         /// (`migrations`); none: the pending migrations.
         paths: Vec<PathBuf>,
-        /// `text`, or `github` (workflow commands that annotate a pull request).
+        /// `text`, `github` (workflow commands that annotate a pull request) or `markdown`
+        /// (a table, for a PR comment or $GITHUB_STEP_SUMMARY).
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         /// Print which rules are off or warnings for this project, and why.

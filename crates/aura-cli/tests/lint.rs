@@ -165,7 +165,7 @@ fn an_acknowledged_finding_is_shown_with_its_reason_and_passes() {
 }
 
 #[test]
-fn github_format_is_one_workflow_command_per_finding() {
+fn github_format_is_one_workflow_command_per_finding_and_markdown_a_table() {
     let dir = format!("{FIXTURES}/bad/2026-12-01-000001_index_without_concurrently");
     let out = lint(&["--format", "github", &dir]);
     let stdout = text(&out.stdout);
@@ -179,6 +179,17 @@ fn github_format_is_one_workflow_command_per_finding() {
         "{stdout}"
     );
     assert!(first.contains(" Instead: create it with CREATE INDEX CONCURRENTLY"));
+
+    let table = lint(&["--format", "markdown", &dir]);
+    assert_eq!(table.status.code(), Some(1), "{}", both(&table));
+    assert!(
+        text(&table.stdout).starts_with(&format!(
+            "| where | level | rule | finding |\n|---|---|---|---|\n| `{dir}/up.sql:2:1` | error | \
+             `require-concurrent-index-creation` | "
+        )),
+        "{}",
+        both(&table)
+    );
 
     let ack = lint(&["--format", "github", &format!("{FIXTURES}/acknowledged")]);
     assert_eq!(ack.status.code(), Some(0), "{}", both(&ack));

@@ -80,8 +80,14 @@ fn run(sources: Vec<Source>, format: Format) -> Result<ExitCode, String> {
         .map(lint::parse)
         .collect::<Result<Vec<_>, String>>()?;
     let findings: Vec<_> = parsed.iter().flat_map(lint::lint).collect();
+    if let Some(header) = report::header(format).filter(|_| !findings.is_empty()) {
+        println!("{header}");
+    }
     for finding in &findings {
         println!("{}", report::line(finding, format));
+    }
+    if format == Format::Markdown {
+        println!();
     }
     println!(
         "{} ({} squawk rules off for this project: aura db lint --rules)",

@@ -1,6 +1,7 @@
-//! How findings are printed: one line each, as text (`file:line:col: level [rule] …`) or
-//! as GitHub Actions workflow commands (`::error file=…,line=…::…`), which annotate the
-//! pull request's diff.
+//! How findings are printed: one line each, as text (`file:line:col: level [rule] …`), as
+//! GitHub Actions workflow commands (`::error file=…,line=…::…`), which annotate the
+//! pull request's diff, or as the rows of a Markdown table (for a PR comment or
+//! `$GITHUB_STEP_SUMMARY`).
 
 use super::finding::{Finding, Level};
 
@@ -11,6 +12,13 @@ pub enum Format {
     Text,
     /// `::error file=migrations/…/up.sql,line=3,col=1,title=rule::…` (GitHub Actions).
     Github,
+    /// `| migrations/…/up.sql:3:1 | error | rule | … |`, under a header row.
+    Markdown,
+}
+
+/// The lines printed before the findings: the table header for Markdown.
+pub fn header(format: Format) -> Option<&'static str> {
+    (format == Format::Markdown).then_some("| where | level | rule | finding |\n|---|---|---|---|")
 }
 
 /// The line for one finding.
@@ -50,6 +58,15 @@ pub fn line(finding: &Finding, format: Format) -> String {
                 finding.migration
             )),
             data(&what)
+        ),
+        Format::Markdown => format!(
+            "| `{}:{}:{}` | {} | `{}` | {} |",
+            finding.file,
+            finding.line,
+            finding.column,
+            finding.level.as_str(),
+            finding.rule,
+            what.replace('|', "\\|")
         ),
     }
 }
@@ -124,6 +141,21 @@ mod tests {
         );
         assert!(line(&finding(Level::Warning), Format::Github).starts_with("::warning "));
         assert!(line(&finding(Level::Acknowledged), Format::Github).starts_with("::notice "));
+    }
+
+    #[test]
+    fn markdown_is_a_table_row_under_a_header() {
+        let mut f = finding(Level::Error);
+        f.message = "a | b".to_owned();
+        assert_eq!(
+            line(&f, Format::Markdown),
+            "| `migrations/1_add_index/up.sql:3:1` | error | `require-concurrent-index-creation` \
+             | a \\| b Instead: Use CONCURRENTLY. |"
+        );
+        let header = header(Format::Markdown).expect("a header");
+        assert_eq!(header.lines().count(), 2);
+        assert_eq!(header.matches('|').count(), 10);
+        assert!(super::header(Format::Text).is_none());
     }
 
     #[test]
