@@ -10,7 +10,8 @@
 # checks it), so the fallback costs a second, never a false failure.
 #
 # Output: GitHub workflow commands (annotations on the pull request's diff) when
-# GITHUB_ACTIONS=true, else text; $AURA_LINT_FORMAT (text|github) overrides.
+# GITHUB_ACTIONS=true, else text; $AURA_LINT_FORMAT (text|github|markdown) overrides. When
+# $GITHUB_STEP_SUMMARY names a file, the findings are appended to it as a Markdown table too.
 # $AURA_BIN is the aura command (default: cargo run -q -p aura-cli --).
 # Exit code: aura db lint's (0 no error finding, 1 an error finding or bad input).
 set -euo pipefail
@@ -38,9 +39,17 @@ for ref in ${AURA_LINT_BASE:-} origin/main main; do
     echo "lint-added-migrations: HEAD and $ref have no merge base" >&2
 done
 
+# `aura db lint` on the folders given, plus the step summary's table when asked for.
+lint() {
+    if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+        "${aura[@]}" db lint --format markdown "$@" >>"$GITHUB_STEP_SUMMARY" || true
+    fi
+    exec "${aura[@]}" db lint --format "$format" "$@"
+}
+
 if [ -z "$base_ref" ]; then
     echo "lint-added-migrations: no base to compare with (set AURA_LINT_BASE, or fetch main); linting every migration" >&2
-    exec "${aura[@]}" db lint --format "$format" migrations
+    lint migrations
 fi
 
 dirs=()
@@ -54,4 +63,4 @@ if [ "${#dirs[@]}" -eq 0 ]; then
     exit 0
 fi
 echo "lint-added-migrations: ${#dirs[@]} migration(s) added since $base_ref (merge base ${base:0:12})"
-exec "${aura[@]}" db lint --format "$format" "${dirs[@]}"
+lint "${dirs[@]}"

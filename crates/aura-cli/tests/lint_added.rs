@@ -66,7 +66,8 @@ impl Repo {
             .env("AURA_BIN", env!("CARGO_BIN_EXE_aura"))
             .env_remove("AURA_LINT_BASE")
             .env_remove("AURA_LINT_FORMAT")
-            .env_remove("GITHUB_ACTIONS");
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_STEP_SUMMARY");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -112,12 +113,23 @@ fn only_the_migrations_a_branch_adds_are_linted() {
         "the one on main is not linted: {stdout}"
     );
 
-    // On GitHub Actions: annotations.
-    let out = repo.lint(&[("GITHUB_ACTIONS", "true")]);
+    // On GitHub Actions: annotations, and a table in the step summary.
+    let summary = repo.path().join("summary.md");
+    let out = repo.lint(&[
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_STEP_SUMMARY", &summary.display().to_string()),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
     assert!(
         text(&out.stdout).contains(&format!("::error file=migrations/{BAD}/up.sql,line=2,")),
         "{}",
         both(&out)
+    );
+    let table = std::fs::read_to_string(&summary).expect("the step summary");
+    assert!(
+        table.starts_with("| where | level | rule | finding |")
+            && table.contains(&format!("| `migrations/{BAD}/up.sql:2:1` | error |")),
+        "{table}"
     );
 
     // A branch adding only expand migrations passes.
