@@ -41,6 +41,10 @@ bench *args:
 soak *args:
     cargo run --release -p aura-soak -- "$@"
 
+# Lint migrations with squawk: the ones the database has not applied (default), or the folders given (`just lint-migrations migrations`).
+lint-migrations *args:
+    {{aura}} db lint "$@"
+
 # Regenerate crates/aura-schema/src/schema.rs from the migrations.
 schema:
     scripts/schema.sh

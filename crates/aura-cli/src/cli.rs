@@ -1,6 +1,10 @@
 //! The command line, as clap parses it.
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
+
+use crate::lint::report::Format;
 
 /// Drive Aura's Postgres database and the local development cluster.
 ///
@@ -20,7 +24,7 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The Aura database: ping, migrate, status, reset.
+    /// The Aura database: ping, migrate, status, lint, reset.
     #[command(subcommand)]
     Db(DbCommand),
     /// The local development cluster.
@@ -56,6 +60,26 @@ pub enum DbCommand {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Check migrations for DDL that would lock a busy table (squawk's linter, with this
+    /// project's rules): the pending ones (asks the database which are applied), or the
+    /// folders given (connects nowhere).
+    ///
+    /// One line per finding: file:line:column, level, rule, what is wrong and what to do
+    /// instead. Acknowledge a finding in up.sql with
+    /// `-- squawk-ignore <rule> -- <why it is safe here>` on the line before the statement.
+    /// Exit codes: 0 no error finding, 1 an error finding or bad input.
+    Lint {
+        /// Migration folders (`migrations/2026-…_add_x`), or folders of them
+        /// (`migrations`); none: the pending migrations.
+        paths: Vec<PathBuf>,
+        /// `text`, `github` (workflow commands that annotate a pull request) or `markdown`
+        /// (a table, for a PR comment or $GITHUB_STEP_SUMMARY).
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Print which rules are off or warnings for this project, and why.
+        #[arg(long, conflicts_with = "paths")]
+        rules: bool,
     },
     /// Dev only: revert every migration, then apply them all again. Needs `--yes` and
     /// AURA_RESET_YES=1.

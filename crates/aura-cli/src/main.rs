@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod lint;
 mod local_default;
 mod output;
 

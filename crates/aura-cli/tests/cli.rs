@@ -211,6 +211,64 @@ async fn status_of_a_never_migrated_database_is_all_pending() {
 }
 
 #[tokio::test]
+async fn lint_by_default_lints_only_what_the_database_has_not_applied() {
+    let db = TestDb::empty().await;
+    aura_db::ensure_roles(db.config()).await.unwrap();
+    // Apply the first half of the embedded set, from a copy of their folders.
+    let set = aura_db::Migrations::embedded();
+    let half = set.len() / 2;
+    let copy = tempfile::tempdir().expect("scratch dir");
+    let migrations = common::workspace().join("migrations");
+    for m in set.iter().take(half) {
+        let dir = copy.path().join(m.dir_name());
+        std::fs::create_dir(&dir).unwrap();
+        for file in ["up.sql", "down.sql", "metadata.toml"] {
+            let from = migrations.join(m.dir_name()).join(file);
+            if from.exists() {
+                std::fs::copy(&from, dir.join(file)).unwrap();
+            }
+        }
+    }
+    let first = aura_db::Migrations::from_dir(copy.path()).expect("the copied half");
+    let migrate_url =
+        secrecy::SecretString::from(db.config().migrate_url().unwrap().expose().to_owned());
+    let opts = aura_db::MigrateOptions::for_config(db.config());
+    aura_db::migrate_with(&migrate_url, &first, &opts, |_| {})
+        .await
+        .expect("apply the first half");
+
+    let out = aura(&db, &["db", "lint"], &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!(
+            "lint: {} migrations, 0 errors, ",
+            set.len() - half
+        )),
+        "{stdout}"
+    );
+    // Findings name only pending migrations (the applied ones are history).
+    for m in set.iter().take(half) {
+        assert!(
+            !stdout.contains(m.dir_name()),
+            "{} is applied: {stdout}",
+            m.dir_name()
+        );
+    }
+
+    aura_db::migrate_with(&migrate_url, set, &opts, |_| {})
+        .await
+        .expect("apply the rest");
+    let out = aura(&db, &["db", "lint"], &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with("lint: no pending migration on postgres://aura_migrate:***@"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
 async fn reset_needs_both_guards() {
     let db = TestDb::new().await;
     let out = aura(&db, &["db", "reset", "--yes"], &[]);

@@ -8,7 +8,7 @@ use aura_db::{
 };
 use secrecy::SecretString;
 
-use super::bootstrap;
+use super::{bootstrap, lint};
 use crate::cli::DbCommand;
 use crate::local_default;
 
@@ -21,13 +21,24 @@ pub async fn run(cmd: DbCommand) -> Result<ExitCode, String> {
         // Connects nowhere, so never starts the local cluster either.
         return bootstrap::print_sql();
     }
+    match &cmd {
+        // Connect nowhere either.
+        DbCommand::Lint { rules: true, .. } => return Ok(lint::print_rules()),
+        DbCommand::Lint { paths, format, .. } if !paths.is_empty() => {
+            return lint::paths(paths, *format);
+        }
+        _ => {}
+    }
     let (config, local) = local_default::config().await?;
+    // The whole chain: a migration error's Display leaves the server's words to its source.
+    let chain = |err: Error| aura_db::error_chain(&err);
     let result = match cmd {
-        DbCommand::Ping => ping(&config).await,
-        DbCommand::Migrate => migrate(&config, local.is_some()).await,
+        DbCommand::Ping => ping(&config).await.map_err(chain),
+        DbCommand::Migrate => migrate(&config, local.is_some()).await.map_err(chain),
         DbCommand::Bootstrap { .. } => return bootstrap::run(&config).await,
-        DbCommand::Status { json } => status(&config, json).await,
-        DbCommand::Reset { yes } => reset(&config, yes).await,
+        DbCommand::Status { json } => status(&config, json).await.map_err(chain),
+        DbCommand::Lint { format, .. } => lint::pending(&config, format).await,
+        DbCommand::Reset { yes } => reset(&config, yes).await.map_err(chain),
     };
     match (result, local) {
         (Ok(code), Some(note)) => {
@@ -35,12 +46,10 @@ pub async fn run(cmd: DbCommand) -> Result<ExitCode, String> {
             Ok(code)
         }
         (Ok(code), None) => Ok(code),
-        // The whole chain: a migration error's Display leaves the server's words to its source.
         (Err(err), Some(_)) => Err(format!(
-            "{} (no database configured: on the local cluster)",
-            aura_db::error_chain(&err)
+            "{err} (no database configured: on the local cluster)"
         )),
-        (Err(err), None) => Err(aura_db::error_chain(&err)),
+        (Err(err), None) => Err(err),
     }
 }
 
@@ -88,7 +97,7 @@ async fn migrate(config: &Config, local: bool) -> Result<ExitCode, Error> {
 }
 
 /// The migration options for `config`: its app role gets the grants.
-fn options(config: &Config) -> MigrateOptions {
+pub(super) fn options(config: &Config) -> MigrateOptions {
     MigrateOptions::for_config(config)
 }
 
@@ -202,7 +211,7 @@ async fn reset(config: &Config, yes: bool) -> Result<ExitCode, Error> {
 
 /// The migrate DSN as the secret `aura_db::migrate` takes; empty when configured empty, so
 /// that the migration code reports its load-bearing "migrate URL is empty" error.
-fn migrate_url(config: &Config) -> Result<SecretString, Error> {
+pub(super) fn migrate_url(config: &Config) -> Result<SecretString, Error> {
     Ok(SecretString::from(
         config
             .migrate_url()

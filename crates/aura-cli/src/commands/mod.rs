@@ -3,6 +3,7 @@
 mod bootstrap;
 mod db;
 mod dev;
+mod lint;
 mod replica;
 
 use std::process::ExitCode;

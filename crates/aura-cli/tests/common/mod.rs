@@ -1,4 +1,8 @@
-//! Helpers shared by the CLI's integration tests.
+//! Helpers shared by the CLI's integration tests (not every test file uses each).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
 /// Standard output or error as text, for assertions and their messages.
 pub fn text(bytes: &[u8]) -> String {
@@ -12,4 +16,14 @@ pub fn applied_count(stdout: &str) -> usize {
         .lines()
         .filter(|l| l.starts_with("applied ") && l.ends_with(" ms)"))
         .count()
+}
+
+/// Standard output then standard error, for assertion messages.
+pub fn both(out: &Output) -> String {
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+/// The workspace root (where `migrations/` and `scripts/` are).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

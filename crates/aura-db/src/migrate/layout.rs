@@ -52,16 +52,19 @@ pub(crate) fn scan(root: &Path) -> Result<Vec<RawMigration>, String> {
     }
     dirs.sort();
     dirs.into_iter()
-        .map(|(dir_name, dir)| {
-            Ok(RawMigration {
-                up: read(&dir.join("up.sql"))?
-                    .ok_or_else(|| format!("{}: has no up.sql", dir.display()))?,
-                down: read(&dir.join("down.sql"))?,
-                metadata: read(&dir.join("metadata.toml"))?,
-                dir_name,
-            })
-        })
+        .map(|(dir_name, dir)| read_migration(&dir, dir_name))
         .collect()
+}
+
+/// Reads the files of the migration folder `dir`, named `dir_name`.
+pub(crate) fn read_migration(dir: &Path, dir_name: String) -> Result<RawMigration, String> {
+    Ok(RawMigration {
+        up: read(&dir.join("up.sql"))?
+            .ok_or_else(|| format!("{}: has no up.sql", dir.display()))?,
+        down: read(&dir.join("down.sql"))?,
+        metadata: read(&dir.join("metadata.toml"))?,
+        dir_name,
+    })
 }
 
 /// The file's text; `None` when it does not exist.

@@ -1,6 +1,7 @@
 //! [`Migrations`]: an ordered set of checked migrations, from `embed_migrations!` (the
 //! workspace's `migrations/`) or from a folder (diesel's `FileBasedMigrations`).
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -23,6 +24,7 @@ mod generated {
 pub struct Migration {
     dir_name: String,
     checked: Checked,
+    up: Cow<'static, str>,
 }
 
 impl Migration {
@@ -58,6 +60,40 @@ impl Migration {
     /// True when `down.sql` exists and holds more than comments: what `reset` needs.
     pub fn is_reversible(&self) -> bool {
         self.checked.reversible
+    }
+
+    /// The text of `up.sql`, as written (what `aura db lint` reads).
+    pub fn up_sql(&self) -> &str {
+        &self.up
+    }
+
+    /// Reads and checks one migration folder (`…/<version>_<name>/`, holding `up.sql`)
+    /// with the rules [`Migrations::from_dir`] applies to each of its folders. The error
+    /// names the folder or file at fault and the rule it breaks.
+    pub fn from_dir(path: impl AsRef<Path>) -> Result<Migration, MigrateError> {
+        let path = path.as_ref();
+        let invalid = |reason: String| MigrateError::Source {
+            path: path.display().to_string(),
+            reason,
+        };
+        let dir_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| invalid("is not a folder name".to_owned()))?;
+        if !path.is_dir() {
+            return Err(invalid("is not a folder".to_owned()));
+        }
+        let raw = layout::read_migration(path, dir_name).map_err(invalid)?;
+        Migration::checked(raw).map_err(invalid)
+    }
+
+    fn checked(raw: layout::RawMigration) -> Result<Migration, String> {
+        let checked = layout::check(&raw)?;
+        Ok(Migration {
+            dir_name: raw.dir_name,
+            checked,
+            up: Cow::Owned(raw.up),
+        })
     }
 }
 
@@ -106,20 +142,23 @@ impl Migrations {
         SET.get_or_init(|| {
             let list = generated::CHECKS
                 .iter()
-                .map(|&(dir_name, checksum, reversible, run_in_transaction)| {
-                    let (version, name) = layout::parse_dir_name(dir_name)
-                        .unwrap_or_else(|e| panic!("checked by build.rs: {e}"));
-                    Migration {
-                        dir_name: dir_name.to_owned(),
-                        checked: Checked {
-                            version,
-                            name,
-                            run_in_transaction,
-                            checksum: checksum.to_owned(),
-                            reversible,
-                        },
-                    }
-                })
+                .map(
+                    |&(dir_name, checksum, reversible, run_in_transaction, up)| {
+                        let (version, name) = layout::parse_dir_name(dir_name)
+                            .unwrap_or_else(|e| panic!("checked by build.rs: {e}"));
+                        Migration {
+                            dir_name: dir_name.to_owned(),
+                            checked: Checked {
+                                version,
+                                name,
+                                run_in_transaction,
+                                checksum: checksum.to_owned(),
+                                reversible,
+                            },
+                            up: Cow::Borrowed(up),
+                        }
+                    },
+                )
                 .collect();
             Migrations::from_list(list, Source::Embedded)
                 .unwrap_or_else(|e| panic!("embedded migrations: {e}"))
@@ -138,13 +177,7 @@ impl Migrations {
         let list = layout::scan(path)
             .map_err(invalid)?
             .into_iter()
-            .map(|raw| {
-                let checked = layout::check(&raw).map_err(invalid)?;
-                Ok(Migration {
-                    dir_name: raw.dir_name,
-                    checked,
-                })
-            })
+            .map(|raw| Migration::checked(raw).map_err(invalid))
             .collect::<Result<Vec<_>, MigrateError>>()?;
         FileBasedMigrations::from_path(path).map_err(|e| invalid(e.to_string()))?;
         Migrations::from_list(list, Source::Dir(path.to_owned()))
@@ -220,6 +253,23 @@ mod tests {
             let d = Source::Embedded.find(m).expect("diesel has it");
             assert_eq!(d.metadata().run_in_transaction(), m.run_in_transaction());
             assert_eq!(d.name().version().to_string(), m.version());
+            assert_eq!(
+                layout::checksum(m.up_sql()),
+                m.checksum(),
+                "up.sql embedded"
+            );
         }
+    }
+
+    #[test]
+    fn one_folder_reads_as_in_a_set() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        let set = Migrations::from_dir(&root).expect("the workspace's migrations");
+        for m in &set {
+            let one = Migration::from_dir(root.join(m.dir_name())).expect("one folder");
+            assert_eq!(&one, m);
+        }
+        let err = Migration::from_dir(&root).expect_err("the root is no migration");
+        assert!(err.to_string().contains("migrations"), "{err}");
     }
 }
