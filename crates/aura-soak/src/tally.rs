@@ -11,7 +11,7 @@ use aura_store::StoreError;
 pub enum Class {
     /// `StoreError::Unavailable`: retryable, the write did not land or is repeated safely.
     Unavailable,
-    /// A store transaction whose `COMMIT` died with its connection (`StoreError::Database`
+    /// A store transaction whose `COMMIT` died with its connection (`StoreError::Unavailable`
     /// holding `aura_db::Error::Commit`): outcome unknown until asked again.
     CommitUnknown,
     /// A conflict that tells a repeated call its earlier attempt landed (a run already
@@ -38,8 +38,8 @@ impl Class {
     /// Classes a failed store call.
     pub fn of(err: &StoreError) -> Class {
         match err {
+            StoreError::Unavailable(aura_db::Error::Commit { .. }) => Class::CommitUnknown,
             StoreError::Unavailable(_) => Class::Unavailable,
-            StoreError::Database(aura_db::Error::Commit { .. }) => Class::CommitUnknown,
             _ => Class::Unexpected,
         }
     }

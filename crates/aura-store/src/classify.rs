@@ -60,6 +60,12 @@ pub(crate) fn classify(err: DbError, subject: &Subject) -> StoreError {
             StoreError::Unavailable(err)
         }
         DbError::PoolClosed { .. } => StoreError::Closed,
+        // COMMIT sent, connection gone: the outcome is unknown, as for any statement
+        // whose connection died after it was sent.
+        DbError::Commit {
+            connection_lost: true,
+            ..
+        } => StoreError::Unavailable(err),
         DbError::Query {
             sqlstate,
             constraint,

@@ -165,12 +165,21 @@ pub enum Error {
         source: Source,
     },
 
-    /// The transaction's body succeeded but `COMMIT` failed (e.g. a deferred constraint).
-    /// Nothing was committed.
-    #[error("aura-db: commit failed: {message}{}", fmt_sqlstate(.sqlstate.as_deref()))]
+    /// The transaction's body succeeded but `COMMIT` failed. Refused by the server (e.g. a
+    /// deferred constraint, 40001): nothing was committed. The connection lost while
+    /// `COMMIT` was on its way (`connection_lost`): the outcome is unknown, the transaction
+    /// may have committed ([`Transient::Ambiguous`](crate::Transient::Ambiguous)).
+    #[error(
+        "aura-db: commit failed: {message}{}{}",
+        fmt_sqlstate(.sqlstate.as_deref()),
+        if *.connection_lost { " (the connection was lost: the transaction may have committed)" } else { "" }
+    )]
     Commit {
         /// SQLSTATE where it is known.
         sqlstate: Option<String>,
+        /// The connection failed while `COMMIT` was sent or its answer awaited: whether
+        /// the transaction committed is unknown.
+        connection_lost: bool,
         /// The server's message.
         message: String,
         /// The constraint involved, when the server named one.
@@ -315,7 +324,9 @@ impl Error {
             Error::Query {
                 connection_lost, ..
             } => refused().or(connection_lost.then_some(Transient::Ambiguous)),
-            Error::Commit { .. } => refused(),
+            Error::Commit {
+                connection_lost, ..
+            } => refused().or(connection_lost.then_some(Transient::Ambiguous)),
             _ => None,
         }
     }
@@ -325,6 +336,7 @@ impl Error {
         let f = Fields::of_diesel(&err);
         Error::Commit {
             sqlstate: f.sqlstate,
+            connection_lost: f.connection_lost,
             message: f.message,
             constraint: f.constraint,
             source: err,

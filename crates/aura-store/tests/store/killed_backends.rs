@@ -66,8 +66,8 @@ impl Tally {
     /// repeated.
     fn store_err(&mut self, what: &str, e: &StoreError) -> bool {
         match e {
+            StoreError::Unavailable(aura_db::Error::Commit { .. }) => self.commit_unknown += 1,
             StoreError::Unavailable(_) => self.unavailable += 1,
-            StoreError::Database(aura_db::Error::Commit { .. }) => self.commit_unknown += 1,
             e => {
                 self.other.push(format!("{what}: {e}"));
                 return false;
