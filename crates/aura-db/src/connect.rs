@@ -70,35 +70,37 @@ pub(crate) struct ConnectSpec {
     tls: Result<TlsConnector, Arc<Error>>,
     /// Asked for the password of every connection, when set.
     credentials: Option<Credentials>,
+    /// `SET` statements every new connection runs before it is used (pooled connections).
+    session: Option<String>,
 }
 
 impl ConnectSpec {
-    /// A spec for `dsn` with the per-connection settings of `settings`: application_name,
-    /// connect timeout, statement_timeout, idle_in_transaction_session_timeout and a 1 s
-    /// client_connection_check_interval (sent
-    /// in the startup packet: no extra round trip). The check interval lets the server end
-    /// the statement and transaction of a connection dropped mid-statement (a cancelled
-    /// `with_tx`) within a second, instead of holding its locks until the statement ends.
+    /// A spec for `dsn` with the per-connection settings of `settings`: application_name
+    /// and connect timeout in the startup packet; statement_timeout,
+    /// idle_in_transaction_session_timeout, a 1 s client_connection_check_interval (and
+    /// `default_transaction_read_only` for a read pool) as `SET`s each new connection runs
+    /// once, one round trip. Not the startup `options`: PgBouncer refuses those unless told
+    /// to ignore them, and then drops them; `SET`s hold through it in session mode. The
+    /// check interval lets the server end the statement and transaction of a connection
+    /// dropped mid-statement (a cancelled `with_tx`) within a second, instead of holding
+    /// its locks until the statement ends.
     pub(crate) fn pooled(dsn: &Dsn, settings: &PoolSettings) -> Self {
         let mut pg = dsn.pg_config();
         if pg.get_application_name().is_none() {
             pg.application_name(&settings.application_name);
         }
-        let mut statement = format!(
-            "-c statement_timeout={} -c idle_in_transaction_session_timeout={} \
-             -c client_connection_check_interval=1000",
+        let mut session = format!(
+            "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}; \
+             SET client_connection_check_interval = 1000;",
             settings.statement_timeout.as_millis(),
             settings.idle_in_transaction_timeout.as_millis()
         );
         if settings.read_only {
-            statement.push_str(" -c default_transaction_read_only=on");
+            session.push_str(" SET default_transaction_read_only = on;");
         }
-        let options = match pg.get_options() {
-            Some(existing) if !existing.is_empty() => format!("{existing} {statement}"),
-            _ => statement,
-        };
-        pg.options(&options);
-        Self::with_timeout(dsn, pg, settings.connect_timeout)
+        let mut spec = Self::with_timeout(dsn, pg, settings.connect_timeout);
+        spec.session = Some(session);
+        spec
     }
 
     /// A spec for a one-off session (migrations, bootstrap): the DSN as given, with a
@@ -127,6 +129,7 @@ impl ConnectSpec {
             timeout,
             tls,
             credentials: dsn.credentials().cloned(),
+            session: None,
         }
     }
 
@@ -181,12 +184,18 @@ impl ConnectSpec {
         Ok(client)
     }
 
-    /// Opens a diesel-async connection.
+    /// Opens a diesel-async connection, its session settings applied.
     pub(crate) async fn connect(&self) -> Result<AsyncPgConnection, Error> {
         let (client, connection) = self.open().await?;
-        AsyncPgConnection::try_from_client_and_connection(client, connection)
+        let mut conn = AsyncPgConnection::try_from_client_and_connection(client, connection)
             .await
-            .map_err(|e| self.setup_error(e))
+            .map_err(|e| self.setup_error(e))?;
+        if let Some(session) = &self.session {
+            diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, session)
+                .await
+                .map_err(Error::from)?;
+        }
+        Ok(conn)
     }
 
     /// Connects through TLS as the mode says. With `prefer`, a failed TLS handshake (a

@@ -67,8 +67,8 @@ impl Pgbouncer {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
         let ini = dir.join("pgbouncer.ini");
-        // `options` is how the pool sends its session settings (statement_timeout, …):
-        // PgBouncer 1.18 refuses unknown startup parameters, so it is ignored (dropped).
+        // A stock configuration: `options` is not ignored (the pool SETs its session
+        // settings on each new connection; PgBouncer would refuse startup `options`).
         let config = format!(
             "[databases]\n\
              * = host=127.0.0.1 port={server_port}\n\
@@ -81,7 +81,7 @@ impl Pgbouncer {
              pool_mode = {mode}\n\
              default_pool_size = {pool_size}\n\
              max_client_conn = 200\n\
-             ignore_startup_parameters = extra_float_digits,options\n\
+             ignore_startup_parameters = extra_float_digits\n\
              server_reset_query = DISCARD ALL\n\
              logfile = {log}\n\
              pidfile = {pid}\n",

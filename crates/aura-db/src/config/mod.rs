@@ -68,7 +68,7 @@ pub struct PoolSettings {
     /// `None`, or `0` / `off` in the variable: no warning).
     pub slow_op: Option<Duration>,
     /// Every transaction of every connection is read-only by default
-    /// (`default_transaction_read_only`, sent in the startup packet): set on the read pool
+    /// (`default_transaction_read_only`, SET on each new connection): set on the read pool
     /// ([`Config::for_reads`]), so a write sent there fails (SQLSTATE 25006) even when the
     /// read URL points at a primary. A guard, not security: `BEGIN READ WRITE` overrides it.
     pub read_only: bool,

@@ -36,6 +36,28 @@ async fn the_store_works_through_pgbouncer_in_session_mode() {
             .contains(&format!(":{}/", bouncer.port()))
     );
 
+    // The pool's session settings hold through PgBouncer with a stock configuration (no
+    // `ignore_startup_parameters = options`): they are SET on each new connection, not
+    // sent as startup options, which PgBouncer refuses or drops.
+    {
+        let mut conn = store.pool().get().await.expect("checkout");
+        let (timeout, check): (String, String) =
+            diesel::dsl::sql::<(diesel::sql_types::Text, diesel::sql_types::Text)>(
+                "SELECT current_setting('statement_timeout'), \
+                 current_setting('client_connection_check_interval')",
+            )
+            .get_result(&mut *conn)
+            .await
+            .expect("session settings");
+        let expected = config.pool().statement_timeout;
+        assert_eq!(
+            timeout,
+            format!("{}s", expected.as_secs()),
+            "statement_timeout"
+        );
+        assert_eq!(check, "1s", "client_connection_check_interval");
+    }
+
     // Four tasks, each on its own pooled connection at times: every statement is prepared
     // once per server connection and reused.
     let mut tasks = Vec::new();
