@@ -15,6 +15,7 @@ mod provision;
 mod replication;
 mod retry;
 mod roles;
+mod scram;
 mod sqlstate;
 mod stats;
 mod tcp;

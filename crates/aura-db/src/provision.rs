@@ -43,6 +43,7 @@ pub(crate) struct Step {
 }
 
 /// The roles' password verifiers.
+#[derive(Clone)]
 pub(crate) struct Verifiers {
     pub(crate) app: String,
     pub(crate) migrate: String,

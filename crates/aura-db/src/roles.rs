@@ -269,7 +269,11 @@ async fn bootstrap_steps(
     } else {
         Admin::CreateRole
     };
-    let (roles, rest) = provision::steps(spec, verifiers, &database, admin);
+    let verifiers = match admin {
+        Admin::Superuser => unchanged_kept(tx, spec, verifiers).await?,
+        Admin::CreateRole => verifiers.clone(),
+    };
+    let (roles, rest) = provision::steps(spec, &verifiers, &database, admin);
     for step in roles {
         tx.run(&step.name, &step.sql).await?;
     }
@@ -298,6 +302,37 @@ async fn bootstrap_steps(
         tx.run(&step.name, &step.sql).await?;
     }
     Ok(report)
+}
+
+/// The verifiers to write: a role whose stored verifier already verifies its password keeps
+/// it, so a bootstrap with an unchanged password changes nothing (a new salt would change
+/// the keys a PgBouncer `auth_file` copied: see `crate::scram`). Only a superuser may read
+/// `pg_authid`; a CREATEROLE administrator writes new verifiers.
+async fn unchanged_kept(
+    tx: &Tx<'_>,
+    spec: &RolesSpec,
+    verifiers: &Verifiers,
+) -> Result<Verifiers, Error> {
+    let mut kept = verifiers.clone();
+    let migrate_password = spec.migrate_password.as_ref().unwrap_or(&spec.password);
+    for (role, password, verifier) in [
+        (&spec.app_role, &spec.password, &mut kept.app),
+        (&spec.migrate_role, migrate_password, &mut kept.migrate),
+    ] {
+        let stored: Option<String> = tx
+            .client
+            .query_opt(
+                "SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1",
+                &[role],
+            )
+            .await
+            .map_err(|e| step_error("read the stored verifiers", e))?
+            .and_then(|row| row.get(0));
+        if let Some(stored) = stored.filter(|s| crate::scram::verifies(s, password)) {
+            *verifier = stored;
+        }
+    }
+    Ok(kept)
 }
 
 /// Runs statements on the bootstrap session, naming the step (never the SQL, which may hold

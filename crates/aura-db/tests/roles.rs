@@ -273,6 +273,50 @@ async fn the_quote_trap_cannot_inject_with_standard_conforming_strings_off() {
     names.drop_after(db).await;
 }
 
+/// `pg_authid.rolpassword` of `role`.
+async fn stored_verifier(db: &TestDb, role: &str) -> String {
+    db.superuser_client()
+        .await
+        .query_one(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
+            &[&role],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A bootstrap with the same password keeps each role's verifier (salt and keys), so a
+/// PgBouncer `auth_file` copied from `pg_authid` keeps logging in; a new password writes a
+/// new one.
+#[tokio::test]
+async fn an_unchanged_password_keeps_its_verifier() {
+    let db = TestDb::empty().await;
+    let names = Names::new();
+    let spec = names.spec("kept-password");
+    ensure_roles_with(db.superuser_url(), &spec, TIMEOUT)
+        .await
+        .unwrap();
+    let app = stored_verifier(&db, &names.app).await;
+    let migrate = stored_verifier(&db, &names.migrate).await;
+    assert!(app.starts_with("SCRAM-SHA-256$"), "{app}");
+    ensure_roles_with(db.superuser_url(), &spec, TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(stored_verifier(&db, &names.app).await, app);
+    assert_eq!(stored_verifier(&db, &names.migrate).await, migrate);
+
+    ensure_roles_with(db.superuser_url(), &names.spec("new-password"), TIMEOUT)
+        .await
+        .unwrap();
+    assert_ne!(stored_verifier(&db, &names.app).await, app);
+    assert_ne!(stored_verifier(&db, &names.migrate).await, migrate);
+    login(&db, &names.app, "new-password")
+        .await
+        .expect("the new password");
+    names.drop_after(db).await;
+}
+
 #[tokio::test]
 async fn twice_and_twice_at_once_give_one_consistent_result() {
     let db = TestDb::empty().await;
