@@ -21,7 +21,7 @@ const MAX_ITERATIONS: u32 = 1_000_000;
 
 /// True when `stored` is a SCRAM-SHA-256 verifier of `password`.
 pub(crate) fn verifies(stored: &str, password: &SecretString) -> bool {
-    let Some((iterations, salt, stored_key, server_key)) = parse(stored) else {
+    let Some(stored) = Stored::parse(stored) else {
         return false;
     };
     let raw = password.expose_secret();
@@ -30,28 +30,43 @@ pub(crate) fn verifies(stored: &str, password: &SecretString) -> bool {
         Err(_) => raw.to_owned(),
     };
     let mut salted = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<Sha256>(normalized.as_bytes(), &salt, iterations, &mut salted);
+    pbkdf2::pbkdf2_hmac::<Sha256>(
+        normalized.as_bytes(),
+        &stored.salt,
+        stored.iterations,
+        &mut salted,
+    );
     let client_key = hmac(&salted, b"Client Key");
-    Sha256::digest(client_key).as_slice() == stored_key.as_slice()
-        && hmac(&salted, b"Server Key").as_slice() == server_key.as_slice()
+    Sha256::digest(client_key).as_slice() == stored.stored_key.as_slice()
+        && hmac(&salted, b"Server Key").as_slice() == stored.server_key.as_slice()
 }
 
-/// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` (base64 parts), decoded.
-fn parse(stored: &str) -> Option<(u32, Vec<u8>, Vec<u8>, Vec<u8>)> {
-    let rest = stored.strip_prefix("SCRAM-SHA-256$")?;
-    let (iter_salt, keys) = rest.split_once('$')?;
-    let (iterations, salt) = iter_salt.split_once(':')?;
-    let (stored_key, server_key) = keys.split_once(':')?;
-    let iterations: u32 = iterations.parse().ok()?;
-    if iterations == 0 || iterations > MAX_ITERATIONS {
-        return None;
+/// A stored verifier, decoded.
+struct Stored {
+    iterations: u32,
+    salt: Vec<u8>,
+    stored_key: Vec<u8>,
+    server_key: Vec<u8>,
+}
+
+impl Stored {
+    /// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` (base64 parts).
+    fn parse(stored: &str) -> Option<Stored> {
+        let rest = stored.strip_prefix("SCRAM-SHA-256$")?;
+        let (iter_salt, keys) = rest.split_once('$')?;
+        let (iterations, salt) = iter_salt.split_once(':')?;
+        let (stored_key, server_key) = keys.split_once(':')?;
+        let iterations: u32 = iterations.parse().ok()?;
+        if iterations == 0 || iterations > MAX_ITERATIONS {
+            return None;
+        }
+        Some(Stored {
+            iterations,
+            salt: STANDARD.decode(salt).ok()?,
+            stored_key: STANDARD.decode(stored_key).ok()?,
+            server_key: STANDARD.decode(server_key).ok()?,
+        })
     }
-    Some((
-        iterations,
-        STANDARD.decode(salt).ok()?,
-        STANDARD.decode(stored_key).ok()?,
-        STANDARD.decode(server_key).ok()?,
-    ))
 }
 
 fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
