@@ -282,7 +282,7 @@ async fn stored_verifier(db: &TestDb, role: &str) -> String {
             &[&role],
         )
         .await
-        .unwrap()
+        .expect("the role's verifier")
         .get(0)
 }
 
