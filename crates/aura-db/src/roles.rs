@@ -1,7 +1,8 @@
 //! Role bootstrap: the app role (DML only) and the migrate role (owns the schema).
 //!
 //! Runs as the superuser of `AURA_DB_BOOTSTRAP_URL`, in one transaction, and is idempotent:
-//! an existing role is altered back to the expected attributes and its password rotated.
+//! an existing role is altered back to the expected attributes, its password set (its stored
+//! SCRAM verifier kept when it already verifies the password: see `crate::scram`).
 //! Roles belong to the cluster, so bootstraps are serialized cluster-wide by a
 //! `SHARE ROW EXCLUSIVE` lock on `pg_authid` (a shared catalog: the lock spans databases;
 //! it conflicts with role DDL, not with logins or reads). A per-database advisory lock and
@@ -105,7 +106,7 @@ impl std::fmt::Debug for RolesSpec {
 pub struct RolesReport {
     /// Roles created by this run.
     pub created: Vec<String>,
-    /// Roles that existed and were altered (attributes re-asserted, password rotated).
+    /// Roles that existed and were altered (attributes re-asserted, password set).
     pub updated: Vec<String>,
     /// True when this run created the schema.
     pub schema_created: bool,
