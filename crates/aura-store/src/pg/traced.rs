@@ -8,11 +8,12 @@ use aura_schema::{AskUserRequest, Conversation, ConversationId, RequestId, Run, 
 
 use super::PgStore;
 use super::attempts::Repeat;
+use super::replica::ReadOp;
 use crate::edit::ConversationEdit;
 use crate::error::StoreError;
 use crate::input::{ConversationDraft, RequestDraft, RunDraft, RunEnd, TurnDraft};
 use crate::keys::{RequestKey, RunKey, TurnKey};
-use crate::telemetry::traced;
+use crate::telemetry::{Returned, traced};
 use crate::traits::{ConversationStore, RequestStore, RunStore, TurnStore};
 use crate::turn_query::{TurnPage, TurnQuery};
 use crate::views::{ConversationSummary, ConversationWithTurns, ListQuery, Page, StoppedRun};
@@ -22,6 +23,44 @@ const TURNS: &str = "aura.turns";
 const RUNS: &str = "aura.runs";
 const REQUESTS: &str = "aura.ask_user_requests";
 
+impl PgStore {
+    /// A read operation `name` on `collection`: `op` on the replica or the primary
+    /// ([`PgStore::routed`]), each attempt as the retry policy allows after any transient
+    /// failure, inside the operation's span.
+    async fn read<T, F>(
+        &self,
+        name: &'static str,
+        collection: &'static str,
+        op: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Returned,
+        F: Fn(PgStore) -> ReadOp<T>,
+    {
+        let run = self.attempts(name, Repeat::AnyTransient, || self.routed(&op));
+        traced(self, name, collection, run).await
+    }
+
+    /// A write operation `name` on `collection`: each attempt `make` starts, repeated as
+    /// `repeat` and the retry policy allow, its WAL position recorded for read-your-writes
+    /// ([`PgStore::written`]), inside the operation's span.
+    async fn write<T, F, Fut>(
+        &self,
+        name: &'static str,
+        collection: &'static str,
+        repeat: Repeat,
+        make: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Returned,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let run = self.written(self.attempts(name, repeat, make));
+        traced(self, name, collection, run).await
+    }
+}
+
 #[async_trait]
 impl ConversationStore for PgStore {
     async fn create_conversation(
@@ -29,43 +68,41 @@ impl ConversationStore for PgStore {
         draft: ConversationDraft<'_>,
     ) -> Result<Conversation, StoreError> {
         let repeat = Repeat::keyed(draft.id.is_some());
-        let op = self.written(self.attempts("create_conversation", repeat, || {
+        self.write("create_conversation", CONVERSATIONS, repeat, || {
             self.create_conversation_body(draft)
-        }));
-        traced(self, "create_conversation", CONVERSATIONS, op).await
+        })
+        .await
     }
 
     async fn get_conversation(
         &self,
         id: ConversationId,
     ) -> Result<ConversationWithTurns, StoreError> {
-        let op = self.attempts("get_conversation", Repeat::AnyTransient, || {
-            self.routed(move |s| Box::pin(async move { s.get_conversation_body(id).await }))
-        });
-        traced(self, "get_conversation", CONVERSATIONS, op).await
+        self.read("get_conversation", CONVERSATIONS, move |s| {
+            Box::pin(async move { s.get_conversation_body(id).await })
+        })
+        .await
     }
 
     async fn list_conversations(
         &self,
         query: ListQuery,
     ) -> Result<Page<ConversationSummary>, StoreError> {
-        let op = self.attempts("list_conversations", Repeat::AnyTransient, || {
+        self.read("list_conversations", CONVERSATIONS, move |s| {
             let query = query.clone();
-            self.routed(move |s| {
-                let query = query.clone();
-                Box::pin(async move { s.list_conversations_body(query).await })
-            })
-        });
-        traced(self, "list_conversations", CONVERSATIONS, op).await
+            Box::pin(async move { s.list_conversations_body(query).await })
+        })
+        .await
     }
 
     async fn delete_conversation(&self, id: ConversationId) -> Result<(), StoreError> {
-        let op = self.written(self.attempts(
+        self.write(
             "delete_conversation",
+            CONVERSATIONS,
             Repeat::IfNothingApplied,
             || self.delete_conversation_body(id),
-        ));
-        traced(self, "delete_conversation", CONVERSATIONS, op).await
+        )
+        .await
     }
 
     async fn get_conversation_with_last_turns(
@@ -73,18 +110,14 @@ impl ConversationStore for PgStore {
         id: ConversationId,
         turns: u32,
     ) -> Result<ConversationWithTurns, StoreError> {
-        let op = self.attempts(
+        self.read(
             "get_conversation_with_last_turns",
-            Repeat::AnyTransient,
-            || {
-                self.routed(move |s| {
-                    Box::pin(
-                        async move { s.get_conversation_with_last_turns_body(id, turns).await },
-                    )
-                })
+            CONVERSATIONS,
+            move |s| {
+                Box::pin(async move { s.get_conversation_with_last_turns_body(id, turns).await })
             },
-        );
-        traced(self, "get_conversation_with_last_turns", CONVERSATIONS, op).await
+        )
+        .await
     }
 
     async fn update_conversation(
@@ -92,12 +125,13 @@ impl ConversationStore for PgStore {
         id: ConversationId,
         edit: ConversationEdit<'_>,
     ) -> Result<Conversation, StoreError> {
-        let op = self.written(self.attempts(
+        self.write(
             "update_conversation",
+            CONVERSATIONS,
             Repeat::IfNothingApplied,
             || self.update_conversation_body(id, edit),
-        ));
-        traced(self, "update_conversation", CONVERSATIONS, op).await
+        )
+        .await
     }
 }
 
@@ -109,17 +143,17 @@ impl TurnStore for PgStore {
         draft: TurnDraft<'_>,
     ) -> Result<Turn, StoreError> {
         let repeat = Repeat::keyed(draft.id.is_some());
-        let op = self.written(self.attempts("append_turn", repeat, || {
+        self.write("append_turn", TURNS, repeat, || {
             self.append_turn_body(conversation_id, draft)
-        }));
-        traced(self, "append_turn", TURNS, op).await
+        })
+        .await
     }
 
     async fn get_turn(&self, key: TurnKey) -> Result<Turn, StoreError> {
-        let op = self.attempts("get_turn", Repeat::AnyTransient, || {
-            self.routed(move |s| Box::pin(async move { s.get_turn_body(key).await }))
-        });
-        traced(self, "get_turn", TURNS, op).await
+        self.read("get_turn", TURNS, move |s| {
+            Box::pin(async move { s.get_turn_body(key).await })
+        })
+        .await
     }
 
     async fn list_turns(
@@ -127,12 +161,10 @@ impl TurnStore for PgStore {
         conversation_id: ConversationId,
         query: TurnQuery,
     ) -> Result<TurnPage, StoreError> {
-        let op = self.attempts("list_turns", Repeat::AnyTransient, || {
-            self.routed(move |s| {
-                Box::pin(async move { s.list_turns_body(conversation_id, query).await })
-            })
-        });
-        traced(self, "list_turns", TURNS, op).await
+        self.read("list_turns", TURNS, move |s| {
+            Box::pin(async move { s.list_turns_body(conversation_id, query).await })
+        })
+        .await
     }
 }
 
@@ -144,24 +176,24 @@ impl RunStore for PgStore {
         draft: RunDraft,
     ) -> Result<Run, StoreError> {
         let repeat = Repeat::keyed(draft.id.is_some());
-        let op = self.written(self.attempts("start_run", repeat, || {
+        self.write("start_run", RUNS, repeat, || {
             self.start_run_body(conversation_id, draft)
-        }));
-        traced(self, "start_run", RUNS, op).await
+        })
+        .await
     }
 
     async fn get_run(&self, key: RunKey) -> Result<Run, StoreError> {
-        let op = self.attempts("get_run", Repeat::AnyTransient, || {
-            self.routed(move |s| Box::pin(async move { s.get_run_body(key).await }))
-        });
-        traced(self, "get_run", RUNS, op).await
+        self.read("get_run", RUNS, move |s| {
+            Box::pin(async move { s.get_run_body(key).await })
+        })
+        .await
     }
 
     async fn stop_run(&self, key: RunKey, reason: Option<&str>) -> Result<StoppedRun, StoreError> {
-        let op = self.written(self.attempts("stop_run", Repeat::IfNothingApplied, || {
+        self.write("stop_run", RUNS, Repeat::IfNothingApplied, || {
             self.stop_run_body(key, reason)
-        }));
-        traced(self, "stop_run", RUNS, op).await
+        })
+        .await
     }
 
     async fn finish_run(
@@ -170,10 +202,10 @@ impl RunStore for PgStore {
         end: RunEnd,
         reason: Option<&str>,
     ) -> Result<Run, StoreError> {
-        let op = self.written(self.attempts("finish_run", Repeat::IfNothingApplied, || {
+        self.write("finish_run", RUNS, Repeat::IfNothingApplied, || {
             self.finish_run_body(key, end, reason)
-        }));
-        traced(self, "finish_run", RUNS, op).await
+        })
+        .await
     }
 
     async fn list_runs(
@@ -181,26 +213,21 @@ impl RunStore for PgStore {
         conversation_id: ConversationId,
         query: ListQuery,
     ) -> Result<Page<Run>, StoreError> {
-        let op = self.attempts("list_runs", Repeat::AnyTransient, || {
+        self.read("list_runs", RUNS, move |s| {
             let query = query.clone();
-            self.routed(move |s| {
-                let query = query.clone();
-                Box::pin(async move { s.list_runs_body(conversation_id, query).await })
-            })
-        });
-        traced(self, "list_runs", RUNS, op).await
+            Box::pin(async move { s.list_runs_body(conversation_id, query).await })
+        })
+        .await
     }
 
     async fn find_running_run(
         &self,
         conversation_id: ConversationId,
     ) -> Result<Option<Run>, StoreError> {
-        let op = self.attempts("find_running_run", Repeat::AnyTransient, || {
-            self.routed(move |s| {
-                Box::pin(async move { s.find_running_run_body(conversation_id).await })
-            })
-        });
-        traced(self, "find_running_run", RUNS, op).await
+        self.read("find_running_run", RUNS, move |s| {
+            Box::pin(async move { s.find_running_run_body(conversation_id).await })
+        })
+        .await
     }
 }
 
@@ -212,17 +239,17 @@ impl RequestStore for PgStore {
         draft: RequestDraft<'_>,
     ) -> Result<AskUserRequest, StoreError> {
         let repeat = Repeat::keyed(draft.id.is_some());
-        let op = self.written(self.attempts("create_request", repeat, || {
+        self.write("create_request", REQUESTS, repeat, || {
             self.create_request_body(conversation_id, draft)
-        }));
-        traced(self, "create_request", REQUESTS, op).await
+        })
+        .await
     }
 
     async fn get_request(&self, key: RequestKey) -> Result<AskUserRequest, StoreError> {
-        let op = self.attempts("get_request", Repeat::AnyTransient, || {
-            self.routed(move |s| Box::pin(async move { s.get_request_body(key).await }))
-        });
-        traced(self, "get_request", REQUESTS, op).await
+        self.read("get_request", REQUESTS, move |s| {
+            Box::pin(async move { s.get_request_body(key).await })
+        })
+        .await
     }
 
     async fn answer_request(
@@ -230,12 +257,10 @@ impl RequestStore for PgStore {
         key: RequestKey,
         answer: &str,
     ) -> Result<AskUserRequest, StoreError> {
-        let op = self.written(
-            self.attempts("answer_request", Repeat::IfNothingApplied, || {
-                self.answer_request_body(key, answer)
-            }),
-        );
-        traced(self, "answer_request", REQUESTS, op).await
+        self.write("answer_request", REQUESTS, Repeat::IfNothingApplied, || {
+            self.answer_request_body(key, answer)
+        })
+        .await
     }
 
     async fn mark_requests_resumed(
@@ -243,44 +268,40 @@ impl RequestStore for PgStore {
         conversation_id: ConversationId,
         ids: &[RequestId],
     ) -> Result<Vec<AskUserRequest>, StoreError> {
-        let op = self.written(self.attempts(
+        self.write(
             "mark_requests_resumed",
+            REQUESTS,
             Repeat::IfNothingApplied,
             || self.mark_requests_resumed_body(conversation_id, ids),
-        ));
-        traced(self, "mark_requests_resumed", REQUESTS, op).await
+        )
+        .await
     }
 
     async fn list_pending_requests(
         &self,
         conversation_id: ConversationId,
     ) -> Result<Vec<AskUserRequest>, StoreError> {
-        let op = self.attempts("list_pending_requests", Repeat::AnyTransient, || {
-            self.routed(move |s| {
-                Box::pin(async move { s.list_pending_requests_body(conversation_id).await })
-            })
-        });
-        traced(self, "list_pending_requests", REQUESTS, op).await
+        self.read("list_pending_requests", REQUESTS, move |s| {
+            Box::pin(async move { s.list_pending_requests_body(conversation_id).await })
+        })
+        .await
     }
 
     async fn list_run_requests(&self, key: RunKey) -> Result<Vec<AskUserRequest>, StoreError> {
-        let op = self.attempts("list_run_requests", Repeat::AnyTransient, || {
-            self.routed(move |s| Box::pin(async move { s.list_run_requests_body(key).await }))
-        });
-        traced(self, "list_run_requests", REQUESTS, op).await
+        self.read("list_run_requests", REQUESTS, move |s| {
+            Box::pin(async move { s.list_run_requests_body(key).await })
+        })
+        .await
     }
 
     async fn list_all_pending_requests(
         &self,
         query: ListQuery,
     ) -> Result<Page<AskUserRequest>, StoreError> {
-        let op = self.attempts("list_all_pending_requests", Repeat::AnyTransient, || {
+        self.read("list_all_pending_requests", REQUESTS, move |s| {
             let query = query.clone();
-            self.routed(move |s| {
-                let query = query.clone();
-                Box::pin(async move { s.list_all_pending_requests_body(query).await })
-            })
-        });
-        traced(self, "list_all_pending_requests", REQUESTS, op).await
+            Box::pin(async move { s.list_all_pending_requests_body(query).await })
+        })
+        .await
     }
 }
