@@ -19,6 +19,12 @@ use sha2::{Digest, Sha256};
 /// unusual cost): bootstrap then writes its own.
 const MAX_ITERATIONS: u32 = 1_000_000;
 
+/// True when `v` has the shape of a SCRAM-SHA-256 verifier (Postgres stores any other
+/// string given as a password as a plaintext password, so bootstrap checks its own).
+pub(crate) fn is_verifier(v: &str) -> bool {
+    Stored::parse(v).is_some()
+}
+
 /// True when `stored` is a SCRAM-SHA-256 verifier of `password`.
 pub(crate) fn verifies(stored: &str, password: &SecretString) -> bool {
     let Some(stored) = Stored::parse(stored) else {
