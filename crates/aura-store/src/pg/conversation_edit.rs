@@ -4,7 +4,8 @@
 use aura_schema::{Conversation, ConversationId, conversations};
 use chrono::{DateTime, Utc};
 use diesel::{OptionalExtension, QueryDsl};
-use diesel_async::RunQueryDsl;
+
+use crate::pg::one_row::OneRowDsl;
 
 use super::{PgStore, settle};
 use crate::edit::ConversationEdit;
@@ -49,7 +50,7 @@ impl PgStore {
                 model: edit.model,
                 expected: edit.expected_updated_at,
             })
-            .get_result::<Conversation>(&mut *conn)
+            .one_row::<Conversation>(&mut *conn)
             .await
             .optional()?;
             if let Some(updated) = updated {
@@ -58,7 +59,7 @@ impl PgStore {
             let now: Option<DateTime<Utc>> = conversations::table
                 .find(id)
                 .select(conversations::updated_at)
-                .get_result(&mut *conn)
+                .one_row(&mut *conn)
                 .await
                 .optional()?;
             Err(match now {

@@ -8,6 +8,8 @@ use diesel::{
 };
 use diesel_async::RunQueryDsl;
 
+use crate::pg::one_row::OneRowDsl;
+
 use super::{PgStore, settle};
 use crate::classify::classify_diesel;
 use crate::cursor::Cursor;
@@ -56,7 +58,7 @@ impl PgStore {
                         .do_nothing()
                         .returning(Conversation::as_returning()),
                 )
-                .get_result(&mut *conn)
+                .one_row(&mut *conn)
                 .await
                 .optional()
                 .map_err(|e| classify_diesel(e, &subject))?;
@@ -65,7 +67,7 @@ impl PgStore {
                 }
                 // The id is taken: by this conversation (a repeated create) or another one.
                 let stored = LoadConversation { id }
-                    .get_result::<Conversation>(&mut *conn)
+                    .one_row::<Conversation>(&mut *conn)
                     .await
                     .optional()
                     .map_err(|e| classify_diesel(e, &subject))?;
@@ -205,7 +207,7 @@ struct Loaded {
 /// its `Bind/Execute` is queued (and run by the server) before the turns'.
 async fn load(conn: &AsyncPgConnection, id: ConversationId) -> QueryResult<Loaded> {
     let (mut first, mut second) = (conn, conn);
-    let conversation = query_text(LoadConversation { id }).get_result::<Conversation>(&mut first);
+    let conversation = query_text(LoadConversation { id }).one_row::<Conversation>(&mut first);
     let turns = LoadTurns {
         conversation_id: id,
     }

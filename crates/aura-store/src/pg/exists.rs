@@ -3,7 +3,8 @@
 use aura_db::AsyncPgConnection;
 use aura_schema::{ConversationId, conversations, runs};
 use diesel::{QueryDsl, QueryResult};
-use diesel_async::RunQueryDsl;
+
+use crate::pg::one_row::OneRowDsl;
 
 use crate::keys::RunKey;
 
@@ -13,7 +14,7 @@ pub(super) async fn conversation(
     id: ConversationId,
 ) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(conversations::table.find(id)))
-        .get_result(&mut conn)
+        .one_row(&mut conn)
         .await
 }
 
@@ -22,6 +23,6 @@ pub(super) async fn run(mut conn: &AsyncPgConnection, key: RunKey) -> QueryResul
     diesel::select(diesel::dsl::exists(
         runs::table.find((key.conversation_id, key.id)),
     ))
-    .get_result(&mut conn)
+    .one_row(&mut conn)
     .await
 }

@@ -9,6 +9,8 @@ use aura_schema::{
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
 
+use crate::pg::one_row::OneRowDsl;
+
 use super::{PgStore, exists, settle};
 use crate::cursor::Cursor;
 use crate::error::{Entity, StoreError};
@@ -80,7 +82,7 @@ impl PgStore {
                     .filter(runs::status.eq(RunStatus::Running))
                     .select(Run::as_select()),
             )
-            .first(&mut shared)
+            .one_row(&mut shared)
             .await
             .optional()?;
             if run.is_none() && !exists::conversation(shared, conversation_id).await? {

@@ -11,6 +11,7 @@ mod exists;
 #[cfg(test)]
 mod fixtures;
 mod listings;
+mod one_row;
 mod replica;
 mod requests;
 mod runs;

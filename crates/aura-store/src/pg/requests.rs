@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
 
+use crate::pg::one_row::OneRowDsl;
+
 use super::{PgStore, settle};
 use crate::classify::classify_diesel;
 use crate::error::{ConflictKind, Entity, StoreError, Subject};
@@ -40,7 +42,7 @@ impl PgStore {
         let mut conn = self.conn().await?;
         let created = async {
             let created_at: Option<DateTime<Utc>> = query_text(statement)
-                .get_result(&mut &*conn)
+                .one_row(&mut &*conn)
                 .await
                 .optional()
                 .map_err(|e| classify_diesel(e, &subject))?;
@@ -63,7 +65,7 @@ impl PgStore {
             let stored = ask_user_requests::table
                 .find((key.conversation_id, key.id))
                 .select(AskUserRequest::as_select())
-                .first(&mut &*conn)
+                .one_row(&mut &*conn)
                 .await
                 .optional()
                 .map_err(|e| classify_diesel(e, &subject))?;
@@ -95,7 +97,7 @@ impl PgStore {
         let request = ask_user_requests::table
             .find((key.conversation_id, key.id))
             .select(AskUserRequest::as_select())
-            .first(&mut *conn)
+            .one_row(&mut *conn)
             .await
             .optional()
             .map_err(StoreError::from);
@@ -115,7 +117,7 @@ impl PgStore {
                 id: key.id,
                 answer,
             })
-            .get_result::<AskUserRequest>(&mut &*conn)
+            .one_row::<AskUserRequest>(&mut &*conn)
             .await
             .optional()?;
             match answered {
@@ -156,7 +158,7 @@ impl PgStore {
             let exists = diesel::select(diesel::dsl::exists(
                 conversations::table.find(conversation_id),
             ))
-            .get_result::<bool>(&mut first);
+            .one_row::<bool>(&mut first);
             let pending = ask_user_requests::table
                 .filter(ask_user_requests::conversation_id.eq(conversation_id))
                 .filter(ask_user_requests::status.eq(RequestStatus::Pending))
@@ -221,7 +223,7 @@ async fn why_no_request(
     let run = runs::table
         .find((conversation_id, run_id))
         .select(runs::status)
-        .get_result::<RunStatus>(&mut conn)
+        .one_row::<RunStatus>(&mut conn)
         .await
         .optional();
     match run {
@@ -232,7 +234,7 @@ async fn why_no_request(
             let conversation = conversations::table
                 .find(conversation_id)
                 .select(conversations::id)
-                .get_result::<ConversationId>(&mut conn)
+                .one_row::<ConversationId>(&mut conn)
                 .await
                 .optional();
             match conversation {
@@ -250,7 +252,7 @@ async fn why_not_pending(mut conn: &AsyncPgConnection, key: RequestKey) -> Store
     let status = ask_user_requests::table
         .find((key.conversation_id, key.id))
         .select(ask_user_requests::status)
-        .get_result::<RequestStatus>(&mut conn)
+        .one_row::<RequestStatus>(&mut conn)
         .await
         .optional();
     match status {

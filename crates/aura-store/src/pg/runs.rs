@@ -5,6 +5,8 @@ use aura_schema::{ConversationId, Run, RunId, RunStatus, runs};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
 
+use crate::pg::one_row::OneRowDsl;
+
 use super::{PgStore, settle};
 use crate::classify::{classify_diesel, is_violation};
 use crate::error::{ConflictKind, Entity, StoreError, Subject};
@@ -41,7 +43,7 @@ impl PgStore {
                     .do_nothing()
                     .returning(Run::as_returning()),
             )
-            .get_result(&mut *conn)
+            .one_row(&mut *conn)
             .await
             .optional();
             let taken = match inserted {
@@ -58,7 +60,7 @@ impl PgStore {
             let stored = runs::table
                 .find((key.conversation_id, key.id))
                 .select(Run::as_select())
-                .first(&mut *conn)
+                .one_row(&mut *conn)
                 .await
                 .optional()
                 .map_err(|e| classify_diesel(e, &subject))?;
@@ -78,7 +80,7 @@ impl PgStore {
         let run = runs::table
             .find((key.conversation_id, key.id))
             .select(Run::as_select())
-            .first(&mut *conn)
+            .one_row(&mut *conn)
             .await
             .optional()
             .map_err(StoreError::from);
@@ -109,7 +111,7 @@ impl PgStore {
                     status: RunStatus::Stopped,
                     reason,
                 }
-                .get_result::<Run>(&mut first);
+                .one_row::<Run>(&mut first);
                 let cancel = CancelPending {
                     conversation_id: key.conversation_id,
                     run_id: key.id,
@@ -148,7 +150,7 @@ impl PgStore {
                 status: end.status(),
                 reason,
             })
-            .get_result::<Run>(&mut &*conn)
+            .one_row::<Run>(&mut &*conn)
             .await
             .optional()?;
             match run {
@@ -166,7 +168,7 @@ async fn why_not_running(mut conn: &AsyncPgConnection, key: RunKey) -> StoreErro
     let status = runs::table
         .find((key.conversation_id, key.id))
         .select(runs::status)
-        .get_result::<RunStatus>(&mut conn)
+        .one_row::<RunStatus>(&mut conn)
         .await
         .optional();
     match status {

@@ -8,6 +8,8 @@ use aura_schema::{Conversation, ConversationId, Turn};
 use diesel::{OptionalExtension, QueryResult};
 use diesel_async::RunQueryDsl;
 
+use crate::pg::one_row::OneRowDsl;
+
 use super::{PgStore, exists, settle};
 use crate::error::{Entity, StoreError};
 use crate::limits;
@@ -150,7 +152,7 @@ async fn load_last(
     n: u32,
 ) -> QueryResult<LoadedLast> {
     let (mut first, mut second) = (conn, conn);
-    let conversation = query_text(LoadConversation { id }).get_result::<Conversation>(&mut first);
+    let conversation = query_text(LoadConversation { id }).one_row::<Conversation>(&mut first);
     if n == 0 {
         return Ok(LoadedLast {
             conversation: conversation.await.optional()?,

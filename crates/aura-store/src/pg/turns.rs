@@ -3,7 +3,8 @@
 use aura_schema::{ConversationId, RunId, Turn, TurnId, turns};
 use chrono::{DateTime, Utc};
 use diesel::{OptionalExtension, QueryDsl, SelectableHelper};
-use diesel_async::RunQueryDsl;
+
+use crate::pg::one_row::OneRowDsl;
 
 use super::{PgStore, settle};
 use crate::classify::{classify_diesel, is_violation};
@@ -45,12 +46,12 @@ impl PgStore {
             if draft.id.is_none() {
                 // A new id: nothing can be stored under it, no check needed.
                 return query_text(AppendTurn(row))
-                    .get_result(&mut *conn)
+                    .one_row(&mut *conn)
                     .await
                     .optional();
             }
             match query_text(AppendKeyedTurn(row))
-                .get_result(&mut *conn)
+                .one_row(&mut *conn)
                 .await
                 .optional()
             {
@@ -58,7 +59,7 @@ impl PgStore {
                 // `AppendKeyedTurn`): this statement was undone; made again, it finds that
                 // turn.
                 Err(err) if is_violation(&err, "turns_pkey") => {
-                    AppendKeyedTurn(row).get_result(&mut *conn).await.optional()
+                    AppendKeyedTurn(row).one_row(&mut *conn).await.optional()
                 }
                 other => other,
             }
@@ -92,7 +93,7 @@ impl PgStore {
         let turn = turns::table
             .find((key.conversation_id, key.id))
             .select(Turn::as_select())
-            .first(&mut *conn)
+            .one_row(&mut *conn)
             .await
             .optional()
             .map_err(StoreError::from);

@@ -5,6 +5,7 @@ mod common;
 
 mod caching;
 mod close;
+mod commit_failures;
 mod conversation_edit;
 mod conversations;
 mod dead_server;

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use aura_db::{Config, Pool};
 use diesel::sql_types::{Bool, Double, Nullable, Text};
-use diesel_async::RunQueryDsl;
+
+use crate::pg::one_row::OneRowDsl;
 
 use crate::consistency::WalLsn;
 use crate::error::StoreError;
@@ -173,7 +174,7 @@ impl Replica {
              CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0::float8 \
              ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END",
         )
-        .get_result(&mut *conn)
+        .one_row(&mut *conn)
         .await
         .map_err(|e| {
             aura_db::mark_broken(&mut conn);

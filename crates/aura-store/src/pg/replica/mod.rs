@@ -32,7 +32,8 @@ use std::time::Duration;
 
 use aura_db::{Config, Pool, PooledConn};
 use diesel::sql_types::Text;
-use diesel_async::RunQueryDsl;
+
+use crate::pg::one_row::OneRowDsl;
 
 use self::health::Replica;
 use super::{PgStore, settle};
@@ -221,7 +222,7 @@ impl PgStore {
         let lsn = async {
             let mut conn = self.conn().await?;
             let lsn = diesel::dsl::sql::<Text>("SELECT pg_current_wal_insert_lsn()::text")
-                .get_result::<String>(&mut *conn)
+                .one_row::<String>(&mut *conn)
                 .await
                 .map_err(StoreError::from);
             settle(&mut conn, lsn)
