@@ -77,16 +77,25 @@ pub async fn compare(
     tasks: usize,
     plan: Plan,
 ) -> anyhow::Result<Vec<Vec<RoundStats>>> {
+    // A side named `aura@100` is the `aura` side of its row.
     let runs = |s: &Side| {
-        plan.solo.is_none_or(|solo| solo == s.name) && plan.only_tasks.is_none_or(|t| t == tasks)
+        plan.solo
+            .is_none_or(|solo| s.name.split('@').next() == Some(solo))
+            && plan.only_tasks.is_none_or(|t| t == tasks)
     };
     for s in sides.iter().filter(|s| runs(s)) {
         run_once(s, tasks, plan.warmup).await?;
     }
     let mut out: Vec<Vec<RoundStats>> = sides.iter().map(|_| Vec::new()).collect();
-    for _ in 0..plan.rounds {
-        for (s, rounds) in sides.iter().zip(out.iter_mut()).filter(|(s, _)| runs(s)) {
-            rounds.push(run_once(s, tasks, plan.duration).await?);
+    // ABBA: odd rounds run the sides in reverse, so no side always runs first (after the
+    // other side's run, or after a switch of rows).
+    for round in 0..plan.rounds {
+        let mut order: Vec<usize> = (0..sides.len()).filter(|&i| runs(&sides[i])).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            out[i].push(run_once(&sides[i], tasks, plan.duration).await?);
         }
     }
     Ok(out)

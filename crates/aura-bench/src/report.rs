@@ -216,7 +216,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "aura-bench ({} mode): {} rounds of {:.1} s per side after a {:.1} s warm-up, sides alternating; medians over rounds, ratios paired by round",
+            "aura-bench ({} mode): {} rounds of {:.1} s per side after a {:.1} s warm-up, sides alternating (ABBA); medians over rounds, ratios paired by round",
             self.mode,
             self.rounds,
             self.duration_ms as f64 / 1000.0,
