@@ -263,11 +263,7 @@ impl<E: AsDbError> Failure<E> {
 /// One transaction inside its span, under the pool's operation deadline.
 async fn attempt<T, E, F>(pool: &Pool, options: TxOptions, body: F) -> Result<T, Failure<E>>
 where
-    for<'c> F: AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, E>
-        + TxBody<&'c mut AsyncPgConnection, Result<T, E>, Fut: Send>
-        + Send,
-    E: From<Error> + Send,
-    T: Send,
+    for<'c> F: TxBody<&'c mut AsyncPgConnection, Result<T, E>>,
 {
     let start = tokio::time::Instant::now();
     let span = if pool.tracing() {
@@ -312,11 +308,7 @@ async fn run<T, E, F>(
     commit_sent: &AtomicBool,
 ) -> Result<T, Failure<E>>
 where
-    for<'c> F: AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, E>
-        + TxBody<&'c mut AsyncPgConnection, Result<T, E>, Fut: Send>
-        + Send,
-    E: From<Error> + Send,
-    T: Send,
+    for<'c> F: TxBody<&'c mut AsyncPgConnection, Result<T, E>>,
 {
     let mut pooled = pool.get().await.map_err(|err| {
         if !span.is_disabled() {
@@ -344,11 +336,7 @@ async fn in_tx<T, E, F>(
     commit_sent: &AtomicBool,
 ) -> Result<T, Failure<E>>
 where
-    for<'c> F: AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, E>
-        + TxBody<&'c mut AsyncPgConnection, Result<T, E>, Fut: Send>
-        + Send,
-    E: From<Error> + Send,
-    T: Send,
+    for<'c> F: TxBody<&'c mut AsyncPgConnection, Result<T, E>>,
 {
     let traced = !span.is_disabled();
     let begin = options.begin_sql();
