@@ -85,10 +85,6 @@ impl ConnectSpec {
     /// dropped mid-statement (a cancelled `with_tx`) within a second, instead of holding
     /// its locks until the statement ends.
     pub(crate) fn pooled(dsn: &Dsn, settings: &PoolSettings) -> Self {
-        let mut pg = dsn.pg_config();
-        if pg.get_application_name().is_none() {
-            pg.application_name(&settings.application_name);
-        }
         let mut session = format!(
             "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}; \
              SET client_connection_check_interval = 1000;",
@@ -98,22 +94,18 @@ impl ConnectSpec {
         if settings.read_only {
             session.push_str(" SET default_transaction_read_only = on;");
         }
-        let mut spec = Self::with_timeout(dsn, pg, settings.connect_timeout);
+        let mut spec = Self::single(dsn, &settings.application_name, settings.connect_timeout);
         spec.session = Some(session);
         spec
     }
 
     /// A spec for a one-off session (migrations, bootstrap): the DSN as given, with a
-    /// connect timeout and an application name.
+    /// connect timeout and an application name (unless the DSN sets one).
     pub(crate) fn single(dsn: &Dsn, application_name: &str, timeout: Duration) -> Self {
         let mut pg = dsn.pg_config();
         if pg.get_application_name().is_none() {
             pg.application_name(application_name);
         }
-        Self::with_timeout(dsn, pg, timeout)
-    }
-
-    fn with_timeout(dsn: &Dsn, mut pg: tokio_postgres::Config, timeout: Duration) -> Self {
         pg.connect_timeout(timeout);
         let target = redact(&pg);
         let tls = dsn
@@ -206,18 +198,17 @@ impl ConnectSpec {
         // tokio-postgres' connect_timeout covers each socket connect, not name resolution
         // nor authentication; the outer limit covers the whole handshake, and the
         // credential source's time counts against it.
-        let deadline = tokio::time::Instant::now() + self.timeout + Duration::from_millis(100);
-        let pg = self.login(deadline).await?;
+        let deadline = || tokio::time::Instant::now() + self.timeout + Duration::from_millis(100);
+        let first = deadline();
+        let pg = self.login(first).await?;
         match self
-            .timed(pg.connect(connector.make()), connector, deadline)
+            .timed(pg.connect(connector.make()), connector, first)
             .await
         {
             Err(Error::Tls { .. }) if connector.mode == SslMode::Prefer => {
                 let mut plain = pg.into_owned();
                 plain.ssl_mode(tokio_postgres::config::SslMode::Disable);
-                let deadline =
-                    tokio::time::Instant::now() + self.timeout + Duration::from_millis(100);
-                self.timed(plain.connect(connector.make()), connector, deadline)
+                self.timed(plain.connect(connector.make()), connector, deadline())
                     .await
             }
             other => other,

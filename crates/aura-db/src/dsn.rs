@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::credentials::Credentials;
@@ -12,36 +12,17 @@ use crate::tcp::TcpSettings;
 use crate::tls::TlsSettings;
 use crate::tls::params::{self, TlsParams};
 
-/// Characters escaped in the user-info and path parts of a composed URL (RFC 3986
-/// reserved and unsafe characters), so any password round-trips through libpq and
-/// tokio-postgres.
-const COMPONENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'\'')
-    .add(b'/')
-    .add(b':')
-    .add(b';')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'@')
-    .add(b'[')
-    .add(b'\\')
-    .add(b']')
-    .add(b'^')
-    .add(b'`')
-    .add(b'{')
-    .add(b'|')
-    .add(b'}')
-    .add(b'&')
-    .add(b'=')
-    .add(b'+')
-    .add(b'$')
-    .add(b',')
-    .add(b'!');
+/// Characters escaped in the user-info and path parts of a composed URL: every ASCII
+/// character but letters, digits and `-._~()*` (which neither libpq nor tokio-postgres
+/// reads specially), so any password round-trips through libpq and tokio-postgres.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*');
 
 /// A Postgres connection string (URL or `key=value` form) that may contain a password.
 ///

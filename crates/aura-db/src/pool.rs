@@ -337,7 +337,6 @@ impl Pool {
         if first {
             tracing::debug!(target = %inner.target, "pool closing");
         }
-        let max = inner.settings.max_conns as usize;
         loop {
             self.close_idle();
             // Registered before the count is read: a connection returned after the read
@@ -345,21 +344,20 @@ impl Pool {
             let returned = inner.closing.returned.notified();
             let mut returned = std::pin::pin!(returned);
             returned.as_mut().enable();
-            let in_use = max.saturating_sub(inner.gate.available_permits());
-            if in_use == 0 {
+            if self.state().in_use == 0 {
                 self.close_idle();
                 return 0;
             }
             if tokio::time::timeout_at(deadline, returned).await.is_err() {
                 self.close_idle();
-                let in_use = max.saturating_sub(inner.gate.available_permits());
+                let in_use = self.state().in_use;
                 tracing::warn!(
                     target = %inner.target,
                     in_use,
                     bound = %fmt_duration(bound),
                     "pool closed with connections still in use"
                 );
-                return u32::try_from(in_use).unwrap_or(u32::MAX);
+                return in_use;
             }
         }
     }

@@ -222,28 +222,17 @@ pub fn retry_event(
     sqlstate: Option<&str>,
     backoff: Duration,
 ) {
-    let backoff_ms = backoff.as_secs_f64() * 1e3;
-    match sqlstate {
-        Some(code) => tracing::info!(
-            db.operation.name = op,
-            retry.attempt = attempt,
-            retry.max_attempts = policy.max_attempts,
-            retry.reason = reason.as_str(),
-            error.type = error_type,
-            db.response.status_code = code,
-            backoff_ms,
-            "retrying database operation"
-        ),
-        None => tracing::info!(
-            db.operation.name = op,
-            retry.attempt = attempt,
-            retry.max_attempts = policy.max_attempts,
-            retry.reason = reason.as_str(),
-            error.type = error_type,
-            backoff_ms,
-            "retrying database operation"
-        ),
-    }
+    // A `None` SQLSTATE records no field.
+    tracing::info!(
+        db.operation.name = op,
+        retry.attempt = attempt,
+        retry.max_attempts = policy.max_attempts,
+        retry.reason = reason.as_str(),
+        error.type = error_type,
+        db.response.status_code = sqlstate,
+        backoff_ms = backoff.as_secs_f64() * 1e3,
+        "retrying database operation"
+    );
 }
 
 #[cfg(test)]

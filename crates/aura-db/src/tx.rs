@@ -222,6 +222,14 @@ enum Failure<E> {
     Body(E),
 }
 
+impl<E> Failure<E> {
+    /// A failure of our own (checkout, `BEGIN`, `COMMIT`, the deadline), recorded on `span`.
+    fn db(span: &Span, err: Error, commit_sent: bool) -> Self {
+        telemetry::record_db_error(span, &err);
+        Failure::Db { err, commit_sent }
+    }
+}
+
 impl<E: From<Error> + Send> Failure<E> {
     fn into_error(self) -> E {
         match self {
@@ -235,14 +243,9 @@ impl<E: AsDbError> Failure<E> {
     /// Why running the transaction again may succeed, when doing so cannot commit it twice.
     fn transient(&self) -> Option<Transient> {
         match self {
-            Failure::Db {
-                err,
-                commit_sent: true,
-            } => err.transient().filter(|t| t.applied_nothing()),
-            Failure::Db {
-                err,
-                commit_sent: false,
-            } => err.transient(),
+            Failure::Db { err, commit_sent } => err
+                .transient()
+                .filter(|t| !commit_sent || t.applied_nothing()),
             Failure::Body(err) => err.as_db_error().and_then(Error::transient),
         }
     }
@@ -263,11 +266,7 @@ impl<E: AsDbError> Failure<E> {
 /// One transaction inside its span, under the pool's operation deadline.
 async fn attempt<T, E, F>(pool: &Pool, options: TxOptions, body: F) -> Result<T, Failure<E>>
 where
-    for<'c> F: AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, E>
-        + TxBody<&'c mut AsyncPgConnection, Result<T, E>, Fut: Send>
-        + Send,
-    E: From<Error> + Send,
-    T: Send,
+    for<'c> F: TxBody<&'c mut AsyncPgConnection, Result<T, E>>,
 {
     let start = tokio::time::Instant::now();
     let span = if pool.tracing() {
@@ -288,13 +287,7 @@ where
                     target: pool.target().to_owned(),
                     after: deadline,
                 };
-                if !span.is_disabled() {
-                    telemetry::record_db_error(&span, &err);
-                }
-                Err(Failure::Db {
-                    err,
-                    commit_sent: commit_sent.load(Ordering::SeqCst),
-                })
+                Err(Failure::db(&span, err, commit_sent.load(Ordering::SeqCst)))
             }
         },
     };
@@ -312,21 +305,12 @@ async fn run<T, E, F>(
     commit_sent: &AtomicBool,
 ) -> Result<T, Failure<E>>
 where
-    for<'c> F: AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, E>
-        + TxBody<&'c mut AsyncPgConnection, Result<T, E>, Fut: Send>
-        + Send,
-    E: From<Error> + Send,
-    T: Send,
+    for<'c> F: TxBody<&'c mut AsyncPgConnection, Result<T, E>>,
 {
-    let mut pooled = pool.get().await.map_err(|err| {
-        if !span.is_disabled() {
-            telemetry::record_db_error(span, &err);
-        }
-        Failure::Db {
-            err,
-            commit_sent: false,
-        }
-    })?;
+    let mut pooled = pool
+        .get()
+        .await
+        .map_err(|err| Failure::db(span, err, false))?;
     // Dropped before the end (the caller gave up, or the deadline passed), the connection
     // is discarded and its statement cancelled (see `PooledConn::arm`).
     pooled.arm();
@@ -344,33 +328,22 @@ async fn in_tx<T, E, F>(
     commit_sent: &AtomicBool,
 ) -> Result<T, Failure<E>>
 where
-    for<'c> F: AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, E>
-        + TxBody<&'c mut AsyncPgConnection, Result<T, E>, Fut: Send>
-        + Send,
-    E: From<Error> + Send,
-    T: Send,
+    for<'c> F: TxBody<&'c mut AsyncPgConnection, Result<T, E>>,
 {
     let traced = !span.is_disabled();
     let begin = options.begin_sql();
     if traced {
         span.record("db.transaction.begin", begin.as_str());
     }
-    let failed = |err: Error, sent: bool| {
-        telemetry::record_db_error(span, &err);
-        Failure::Db {
-            err,
-            commit_sent: sent,
-        }
-    };
     AnsiTransactionManager::begin_transaction_sql(conn, &begin)
         .await
-        .map_err(|e| failed(Error::from(e), false))?;
+        .map_err(|e| Failure::db(span, Error::from(e), false))?;
     match body(&mut *conn).await {
         Ok(value) => {
             commit_sent.store(true, Ordering::SeqCst);
             AnsiTransactionManager::commit_transaction(conn)
                 .await
-                .map_err(|e| failed(Error::commit(e), true))?;
+                .map_err(|e| Failure::db(span, Error::commit(e), true))?;
             if traced {
                 span.record("db.transaction.outcome", "commit");
             }

@@ -51,6 +51,17 @@ macro_rules! setter {
     };
 }
 
+/// A setter of one [`PoolSettings`] field.
+macro_rules! pool_setter {
+    ($(#[$doc:meta])* $name:ident: $ty:ty) => {
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.pool.$name = value;
+            self
+        }
+    };
+}
+
 impl ConfigBuilder {
     setter!(/// Database host (POSTGRES_HOST).
         host: String);
@@ -101,29 +112,14 @@ impl ConfigBuilder {
         self
     }
 
-    /// Most connections open at once.
-    pub fn max_conns(mut self, n: u32) -> Self {
-        self.pool.max_conns = n;
-        self
-    }
-
-    /// Idle connections kept ready.
-    pub fn min_conns(mut self, n: u32) -> Self {
-        self.pool.min_conns = n;
-        self
-    }
-
-    /// Idle timeout of connections above `min_conns`.
-    pub fn max_conn_idle(mut self, d: Duration) -> Self {
-        self.pool.max_conn_idle = d;
-        self
-    }
-
-    /// Limit for establishing one connection (also the checkout timeout unless set).
-    pub fn connect_timeout(mut self, d: Duration) -> Self {
-        self.pool.connect_timeout = d;
-        self
-    }
+    pool_setter!(/// Most connections open at once.
+        max_conns: u32);
+    pool_setter!(/// Idle connections kept ready.
+        min_conns: u32);
+    pool_setter!(/// Idle timeout of connections above `min_conns`.
+        max_conn_idle: Duration);
+    pool_setter!(/// Limit for establishing one connection (also the checkout timeout unless set).
+        connect_timeout: Duration);
 
     /// Limit for waiting on a pooled connection.
     pub fn checkout_timeout(mut self, d: Duration) -> Self {
@@ -132,17 +128,10 @@ impl ConfigBuilder {
         self
     }
 
-    /// `idle_in_transaction_session_timeout` of pooled connections (zero: none).
-    pub fn idle_in_transaction_timeout(mut self, d: Duration) -> Self {
-        self.pool.idle_in_transaction_timeout = d;
-        self
-    }
-
-    /// `statement_timeout` of pooled connections (zero: none).
-    pub fn statement_timeout(mut self, d: Duration) -> Self {
-        self.pool.statement_timeout = d;
-        self
-    }
+    pool_setter!(/// `idle_in_transaction_session_timeout` of pooled connections (zero: none).
+        idle_in_transaction_timeout: Duration);
+    pool_setter!(/// `statement_timeout` of pooled connections (zero: none).
+        statement_timeout: Duration);
 
     /// Deadline of every store operation and [`crate::with_tx`] transaction
     /// (AURA_DB_OPERATION_TIMEOUT; see [`PoolSettings::operation_deadline`] for the default).
@@ -274,37 +263,46 @@ impl ConfigBuilder {
             Some(p) => p,
             None => read(&role_file)?.unwrap_or_else(|| superuser_password.clone()),
         };
-        // Per connection: a source set in code wins; then a password written in a verbatim
-        // URL (as libpq prefers the connection string's over PGPASSWORD); then the file.
-        let login = |dsn: Dsn,
+        // One login: the verbatim URL `url` (parsed naming `name`), else one composed for
+        // `user` (the host is checked only where it is used: verbatim URLs do not need it).
+        // Its password, per connection: a source set in code wins; then a password written
+        // in a verbatim URL (as libpq prefers the connection string's over PGPASSWORD);
+        // then the file.
+        let login = |name: &str,
+                     url: Option<SecretString>,
+                     user: &str,
+                     password: &SecretString,
                      explicit: Option<Credentials>,
-                     file: &Option<PasswordFile>,
-                     verbatim: bool| {
+                     file: &Option<PasswordFile>| {
+            let (dsn, verbatim) = match url {
+                Some(url) => (Dsn::parse(name, url)?, true),
+                None => {
+                    validate_host(names.host, &host)?;
+                    (Dsn::compose(user, password, &host, port, &dbname), false)
+                }
+            };
             let dsn = dsn.with_tcp(tcp);
-            match (explicit, file) {
+            Ok::<_, Error>(match (explicit, file) {
                 (Some(source), _) => dsn.with_credentials(source),
                 (None, Some(file)) if !(verbatim && dsn.has_password()) => {
                     dsn.with_credentials(Credentials::file(file.clone()))
                 }
                 _ => dsn,
-            }
+            })
         };
+        let is_empty = |url: &SecretString| url.expose_secret().trim().is_empty();
 
-        // The host is checked only where it is used: verbatim URLs do not need it.
-        let compose = |user: &str, password: &SecretString| {
-            validate_host(names.host, &host)?;
-            Ok::<_, Error>(Dsn::compose(user, password, &host, port, &dbname))
-        };
         let bootstrap_skipped = self.app_url.is_some() && self.migrate_url.is_some();
         let read_url = match self.read_url {
-            Some(url) if url.expose_secret().trim().is_empty() => None,
-            Some(url) => Some(login(
-                Dsn::parse(names.read_url, url)?,
+            Some(url) if !is_empty(&url) => Some(login(
+                names.read_url,
+                Some(url),
+                &app_role,
+                &role_password,
                 self.app_credentials.clone(),
                 &role_file,
-                true,
-            )),
-            None => None,
+            )?),
+            _ => None,
         };
         let read_max_lag = self.read_max_lag.unwrap_or(Duration::from_secs(10));
         if read_max_lag.is_zero() {
@@ -313,49 +311,33 @@ impl ConfigBuilder {
                 "must be greater than zero",
             ));
         }
-        let app_url = match self.app_url {
-            Some(url) => login(
-                Dsn::parse(names.app_url, url)?,
-                self.app_credentials,
-                &role_file,
-                true,
-            ),
-            None => login(
-                compose(&app_role, &role_password)?,
-                self.app_credentials,
-                &role_file,
-                false,
-            ),
-        };
+        let app_url = login(
+            names.app_url,
+            self.app_url,
+            &app_role,
+            &role_password,
+            self.app_credentials,
+            &role_file,
+        )?;
         let migrate_url = match self.migrate_url {
-            Some(url) if url.expose_secret().trim().is_empty() => None,
-            Some(url) => Some(login(
-                Dsn::parse(names.migrate_url, url)?,
+            Some(url) if is_empty(&url) => None,
+            url => Some(login(
+                names.migrate_url,
+                url,
+                &migrate_role,
+                &role_password,
                 self.migrate_credentials,
                 &role_file,
-                true,
-            )),
-            None => Some(login(
-                compose(&migrate_role, &role_password)?,
-                self.migrate_credentials,
-                &role_file,
-                false,
-            )),
+            )?),
         };
-        let bootstrap_url = match self.bootstrap_url {
-            Some(url) => login(
-                Dsn::parse(names.bootstrap_url, url)?,
-                self.bootstrap_credentials,
-                &superuser_file,
-                true,
-            ),
-            None => login(
-                compose(&superuser, &superuser_password)?,
-                self.bootstrap_credentials,
-                &superuser_file,
-                false,
-            ),
-        };
+        let bootstrap_url = login(
+            names.bootstrap_url,
+            self.bootstrap_url,
+            &superuser,
+            &superuser_password,
+            self.bootstrap_credentials,
+            &superuser_file,
+        )?;
         // PGSSL* apply to composed URLs too: a bad value fails here, naming the variable.
         app_url.tls()?;
         if let Some(read_url) = &read_url {

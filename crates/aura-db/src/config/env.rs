@@ -9,14 +9,20 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::vars::{self, Names};
-use super::{Config, ConfigBuilder};
+use super::{Config, ConfigBuilder, PoolSettings};
 use crate::error::Error;
+use crate::tcp::TcpSettings;
 
 pub(super) fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, Error> {
     let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
     let secret = |name: &str| get(name).map(SecretString::from);
+    // Each parser names the variable in its error.
+    let duration = |name: &str| get(name).map(|v| parse_duration(name, &v)).transpose();
+    let count = |name: &str| get(name).map(|v| parse_count(name, &v)).transpose();
+    let ConfigBuilder { tcp, pool, .. } = ConfigBuilder::default();
+    let checkout_timeout = duration(vars::AURA_DB_CHECKOUT_TIMEOUT)?;
 
-    let mut b = ConfigBuilder {
+    let b = ConfigBuilder {
         host: get(vars::POSTGRES_HOST),
         port: get(vars::POSTGRES_PORT)
             .map(|v| parse_port(vars::POSTGRES_PORT, &v))
@@ -27,59 +33,43 @@ pub(super) fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Con
         role_password: secret(vars::AURA_DB_PASSWORD),
         app_url: secret(vars::AURA_DB_URL),
         read_url: secret(vars::AURA_DB_READ_URL),
-        read_max_lag: get(vars::AURA_DB_READ_MAX_LAG)
-            .map(|v| parse_duration(vars::AURA_DB_READ_MAX_LAG, &v))
-            .transpose()?,
+        read_max_lag: duration(vars::AURA_DB_READ_MAX_LAG)?,
         migrate_url: secret(vars::AURA_DB_MIGRATE_URL),
         bootstrap_url: secret(vars::AURA_DB_BOOTSTRAP_URL),
         app_role: get(vars::AURA_DB_APP_ROLE),
         migrate_role: get(vars::AURA_DB_MIGRATE_ROLE),
         superuser_password_file: get(vars::POSTGRES_PASSWORD_FILE).map(Into::into),
         role_password_file: get(vars::AURA_DB_PASSWORD_FILE).map(Into::into),
+        tcp: TcpSettings {
+            keepalive_idle: duration(vars::AURA_DB_TCP_KEEPALIVE_IDLE)?
+                .unwrap_or(tcp.keepalive_idle),
+            keepalive_interval: duration(vars::AURA_DB_TCP_KEEPALIVE_INTERVAL)?
+                .unwrap_or(tcp.keepalive_interval),
+            keepalive_retries: count(vars::AURA_DB_TCP_KEEPALIVE_RETRIES)?
+                .unwrap_or(tcp.keepalive_retries),
+            user_timeout: duration(vars::AURA_DB_TCP_USER_TIMEOUT)?.unwrap_or(tcp.user_timeout),
+        },
+        pool: PoolSettings {
+            max_conns: count(vars::AURA_DB_MAX_CONNS)?.unwrap_or(pool.max_conns),
+            min_conns: count(vars::AURA_DB_MIN_CONNS)?.unwrap_or(pool.min_conns),
+            max_conn_idle: duration(vars::AURA_DB_MAX_CONN_IDLE)?.unwrap_or(pool.max_conn_idle),
+            connect_timeout: duration(vars::AURA_DB_CONNECT_TIMEOUT)?
+                .unwrap_or(pool.connect_timeout),
+            checkout_timeout: checkout_timeout.unwrap_or(pool.checkout_timeout),
+            statement_timeout: duration(vars::AURA_DB_STATEMENT_TIMEOUT)?
+                .unwrap_or(pool.statement_timeout),
+            operation_timeout: duration(vars::AURA_DB_OPERATION_TIMEOUT)?
+                .or(pool.operation_timeout),
+            application_name: get(vars::AURA_DB_APPLICATION_NAME).unwrap_or(pool.application_name),
+            slow_op: match get(vars::AURA_DB_SLOW_OP) {
+                Some(v) => parse_slow_op(vars::AURA_DB_SLOW_OP, &v)?,
+                None => pool.slow_op,
+            },
+            ..pool
+        },
+        checkout_timeout_set: checkout_timeout.is_some(),
         ..ConfigBuilder::default()
     };
-
-    if let Some(v) = get(vars::AURA_DB_TCP_KEEPALIVE_IDLE) {
-        b.tcp.keepalive_idle = parse_duration(vars::AURA_DB_TCP_KEEPALIVE_IDLE, &v)?;
-    }
-    if let Some(v) = get(vars::AURA_DB_TCP_KEEPALIVE_INTERVAL) {
-        b.tcp.keepalive_interval = parse_duration(vars::AURA_DB_TCP_KEEPALIVE_INTERVAL, &v)?;
-    }
-    if let Some(v) = get(vars::AURA_DB_TCP_KEEPALIVE_RETRIES) {
-        b.tcp.keepalive_retries = parse_count(vars::AURA_DB_TCP_KEEPALIVE_RETRIES, &v)?;
-    }
-    if let Some(v) = get(vars::AURA_DB_TCP_USER_TIMEOUT) {
-        b.tcp.user_timeout = parse_duration(vars::AURA_DB_TCP_USER_TIMEOUT, &v)?;
-    }
-
-    if let Some(v) = get(vars::AURA_DB_MAX_CONNS) {
-        b.pool.max_conns = parse_count(vars::AURA_DB_MAX_CONNS, &v)?;
-    }
-    if let Some(v) = get(vars::AURA_DB_MIN_CONNS) {
-        b.pool.min_conns = parse_count(vars::AURA_DB_MIN_CONNS, &v)?;
-    }
-    if let Some(v) = get(vars::AURA_DB_MAX_CONN_IDLE) {
-        b.pool.max_conn_idle = parse_duration(vars::AURA_DB_MAX_CONN_IDLE, &v)?;
-    }
-    if let Some(v) = get(vars::AURA_DB_CONNECT_TIMEOUT) {
-        b.pool.connect_timeout = parse_duration(vars::AURA_DB_CONNECT_TIMEOUT, &v)?;
-    }
-    if let Some(v) = get(vars::AURA_DB_CHECKOUT_TIMEOUT) {
-        b.pool.checkout_timeout = parse_duration(vars::AURA_DB_CHECKOUT_TIMEOUT, &v)?;
-        b.checkout_timeout_set = true;
-    }
-    if let Some(v) = get(vars::AURA_DB_STATEMENT_TIMEOUT) {
-        b.pool.statement_timeout = parse_duration(vars::AURA_DB_STATEMENT_TIMEOUT, &v)?;
-    }
-    if let Some(v) = get(vars::AURA_DB_OPERATION_TIMEOUT) {
-        b.pool.operation_timeout = Some(parse_duration(vars::AURA_DB_OPERATION_TIMEOUT, &v)?);
-    }
-    if let Some(v) = get(vars::AURA_DB_APPLICATION_NAME) {
-        b.pool.application_name = v;
-    }
-    if let Some(v) = get(vars::AURA_DB_SLOW_OP) {
-        b.pool.slow_op = parse_slow_op(vars::AURA_DB_SLOW_OP, &v)?;
-    }
     b.build_named(&Names::ENV)
 }
 

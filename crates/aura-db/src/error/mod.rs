@@ -323,8 +323,8 @@ impl Error {
             Error::Timeout { .. } => Some(Transient::Ambiguous),
             Error::Query {
                 connection_lost, ..
-            } => refused().or(connection_lost.then_some(Transient::Ambiguous)),
-            Error::Commit {
+            }
+            | Error::Commit {
                 connection_lost, ..
             } => refused().or(connection_lost.then_some(Transient::Ambiguous)),
             _ => None,
@@ -486,14 +486,14 @@ impl From<tokio_postgres::Error> for Error {
 }
 
 fn is_io(err: &tokio_postgres::Error) -> bool {
-    let mut source = std::error::Error::source(err);
-    while let Some(e) = source {
-        if e.is::<std::io::Error>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
+    sources(err).any(|e| e.is::<std::io::Error>())
+}
+
+/// The sources of `err`, nearest first.
+fn sources<'a>(
+    err: &'a dyn std::error::Error,
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(err.source(), |e| e.source())
 }
 
 /// `err` and its sources joined with `: `, on one line (a source whose text is already
@@ -501,14 +501,11 @@ fn is_io(err: &tokio_postgres::Error) -> bool {
 /// [`MigrateError`]'s `Display` leaves the server's words to its source).
 pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        let text = e.to_string();
+    for text in sources(err).map(ToString::to_string) {
         if !out.contains(&text) {
             out.push_str(": ");
             out.push_str(&text);
         }
-        source = e.source();
     }
     out.replace('\n', " ")
 }

@@ -65,13 +65,7 @@ pub(crate) async fn grant_app(s: &mut Session, opts: &MigrateOptions) -> Result<
             .sql(", ")
             .bind::<Text, _>(CHECKSUM_TABLE)
             .sql(") AND NOT (")
-            .sql(&privileges_held("SELECT", app))
-            .sql(" AND ")
-            .sql(&privileges_held("INSERT", app))
-            .sql(" AND ")
-            .sql(&privileges_held("UPDATE", app))
-            .sql(" AND ")
-            .sql(&privileges_held("DELETE", app))
+            .sql(&all_held(&["SELECT", "INSERT", "UPDATE", "DELETE"], app))
             .sql(") ORDER BY 1")
             .load(conn)
             .await?;
@@ -92,10 +86,13 @@ pub(crate) async fn grant_app(s: &mut Session, opts: &MigrateOptions) -> Result<
     Ok(())
 }
 
-/// `has_table_privilege('<role>', c.oid, '<privilege>')` for a validated role name.
-fn privileges_held(privilege: &str, role: &str) -> String {
-    format!(
-        "has_table_privilege('{}', c.oid, '{privilege}')",
-        role.replace('\'', "''")
-    )
+/// `has_table_privilege('<role>', c.oid, '<privilege>') AND …` over `privileges`, for a
+/// validated role name.
+fn all_held(privileges: &[&str], role: &str) -> String {
+    let role = role.replace('\'', "''");
+    privileges
+        .iter()
+        .map(|privilege| format!("has_table_privilege('{role}', c.oid, '{privilege}')"))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }

@@ -3,8 +3,8 @@
 //! and `metadata.toml`), plus a strict `metadata.toml`, an `up.sql` with SQL in it, and
 //! the sha256 that detects an edited applied migration.
 //!
-//! Std and sha2 only: `build.rs` includes this file to check the embedded folder at build
-//! time with exactly the rules `Migrations::from_dir` applies at run time.
+//! Std, sha2, serde and toml only: `build.rs` includes this file to check the embedded
+//! folder at build time with exactly the rules `Migrations::from_dir` applies at run time.
 
 use std::path::{Path, PathBuf};
 
@@ -161,39 +161,29 @@ pub(crate) fn parse_dir_name(dir_name: &str) -> Result<(String, String), String>
     Ok((version, name.to_owned()))
 }
 
-/// Reads `run_in_transaction = true|false` from a metadata.toml. Only that key is
-/// understood, and it must be present: diesel reads a metadata.toml without it as `false`,
-/// which nobody means by accident.
+/// A `metadata.toml`: only `run_in_transaction` is understood.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Metadata {
+    /// Required, but an `Option` so that its absence gets the message below.
+    run_in_transaction: Option<bool>,
+}
+
+/// Reads `run_in_transaction = true|false` from a metadata.toml (TOML, by the `toml` crate
+/// diesel reads it with). Only that key is understood, and it must be present: diesel
+/// reads a metadata.toml without it as `false`, which nobody means by accident.
 pub(crate) fn parse_metadata(text: &str) -> Result<bool, String> {
-    let mut value = None;
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let parsed = line
-            .split_once('=')
-            .map(|(k, v)| (k.trim(), v.trim()))
-            .and_then(|(k, v)| match (k, v) {
-                ("run_in_transaction", "true") => Some(true),
-                ("run_in_transaction", "false") => Some(false),
-                _ => None,
-            });
-        match (parsed, value) {
-            (Some(v), None) => value = Some(v),
-            (Some(_), Some(_)) => {
-                return Err(format!("line {}: run_in_transaction is set twice", n + 1));
-            }
-            (None, _) => {
-                return Err(format!(
-                    "line {}: {line:?} is not understood (only `run_in_transaction = true` or \
-                     `run_in_transaction = false`)",
-                    n + 1
-                ));
-            }
-        }
-    }
-    value.ok_or_else(|| {
+    let metadata: Metadata = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map_or(1, |at| text[..at.start].matches('\n').count() + 1);
+        format!(
+            "line {line}: {} (only `run_in_transaction = true` or `run_in_transaction = false` \
+             is understood)",
+            e.message().trim_end()
+        )
+    })?;
+    metadata.run_in_transaction.ok_or_else(|| {
         "run_in_transaction is not set (write `run_in_transaction = false`, or delete the file)"
             .to_owned()
     })
@@ -241,7 +231,16 @@ mod tests {
         ] {
             assert!(parse_metadata(bad).is_err(), "{bad:?}");
         }
-        assert!(parse_metadata("run_in_transaction = false\nrun_in_transaction = true").is_err());
+        let twice = parse_metadata("run_in_transaction = false\nrun_in_transaction = true");
+        assert!(
+            twice.as_ref().is_err_and(|e| e.starts_with("line 2: ")),
+            "{twice:?}"
+        );
+        let unknown = parse_metadata("run_in_transaction = true\nother = 1");
+        assert!(
+            unknown.as_ref().is_err_and(|e| e.contains("other")),
+            "{unknown:?}"
+        );
     }
 
     #[test]

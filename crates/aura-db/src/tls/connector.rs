@@ -14,7 +14,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::mode::SslMode;
 use super::settings::{RootCert, TlsSettings};
-use super::verifier::{ChainOnly, Unverified};
+use super::verifier::Relaxed;
 use crate::error::Error;
 
 /// What a connection hands tokio-postgres: the mode it is told, and the rustls connector.
@@ -41,10 +41,10 @@ impl TlsConnector {
                 if settings.mode == SslMode::VerifyFull {
                     webpki
                 } else {
-                    Arc::new(ChainOnly::new(webpki))
+                    Arc::new(Relaxed::new(Some(webpki), provider.clone()))
                 }
             }
-            _ => Arc::new(Unverified::new(provider.clone())),
+            _ => Arc::new(Relaxed::new(None, provider.clone())),
         };
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

@@ -149,25 +149,13 @@ fn bare_name(presented: &str) -> String {
     inner.trim_matches('"').to_owned()
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` of a Unix time (proleptic Gregorian, days-from-civil inverse).
+/// `YYYY-MM-DD HH:MM:SS UTC` of a Unix time: an expired certificate's `notAfter`, so
+/// before now and within what humantime formats (up to the year 9999).
 fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    // `2026-12-31T23:59:59Z`
+    let rfc3339 = humantime::format_rfc3339_seconds(time).to_string();
+    format!("{} {} UTC", &rfc3339[..10], &rfc3339[11..19])
 }
 
 #[cfg(test)]

@@ -142,17 +142,12 @@ impl TlsSettings {
                 (c.is_file() && k.is_file()).then_some((c, k))
             }),
         };
-        if mode == SslMode::Disable {
-            return Ok(TlsSettings {
-                mode,
-                rootcert: None,
-                client_cert: None,
-            });
-        }
+        // With sslmode=disable no file is used (but a bad one was still refused above).
+        let enabled = mode != SslMode::Disable;
         Ok(TlsSettings {
             mode,
-            rootcert,
-            client_cert,
+            rootcert: rootcert.filter(|_| enabled),
+            client_cert: client_cert.filter(|_| enabled),
         })
     }
 
