@@ -21,16 +21,6 @@ use tokio_postgres::{Client, Row, Statement};
 use uuid::Uuid;
 
 /// Conversation columns, in the order of `aura_schema::Conversation`.
-/// The session settings of aura-db's pooled connections (statement and idle-in-transaction
-/// timeouts with their defaults, the 1 s client connection check), given to the raw side's
-/// connections as startup options (URL-encoded), so both sides' backends run their
-/// statements under the same settings: a statement timeout and the connection check each
-/// arm a server timer per statement, which is server CPU of the configuration, not of the
-/// store.
-const RAW_SESSION_OPTIONS: &str = "-c%20statement_timeout%3D30000\
-    %20-c%20idle_in_transaction_session_timeout%3D60000\
-    %20-c%20client_connection_check_interval%3D1000";
-
 pub(crate) const CONVERSATION_COLUMNS: &str = "id, title, model, started_at, updated_at, turn_count, \
      input_tokens, output_tokens, last_turn_at, last_activity_at";
 /// Turn columns, in the order of `aura_schema::Turn`.
@@ -177,7 +167,8 @@ impl RawPool {
         let dsn = Dsn::parse(
             "raw side URL",
             secrecy::SecretString::from(format!(
-                "{text}{sep}application_name=aura-bench-raw&options={RAW_SESSION_OPTIONS}"
+                "{text}{sep}application_name=aura-bench-raw&options={}",
+                raw_session_options()
             )),
         )?;
         let mut conns = VecDeque::with_capacity(size);
@@ -518,4 +509,20 @@ fn summary(row: &Row) -> anyhow::Result<ConversationSummary> {
         output_tokens: row.try_get(6)?,
         last_activity_at: row.try_get(7)?,
     })
+}
+
+/// The session settings of aura-db's pooled connections (its default statement and
+/// idle-in-transaction timeouts, the 1 s client connection check), as the URL-encoded
+/// startup `options` of the raw side's connections, so both sides' backends run their
+/// statements under the same settings: a statement timeout and the connection check each
+/// arm a server timer per statement, which is server CPU of the configuration, not of the
+/// store.
+fn raw_session_options() -> String {
+    let pool = aura_db::PoolSettings::default();
+    format!(
+        "-c%20statement_timeout%3D{}%20-c%20idle_in_transaction_session_timeout%3D{}\
+         %20-c%20client_connection_check_interval%3D1000",
+        pool.statement_timeout.as_millis(),
+        pool.idle_in_transaction_timeout.as_millis()
+    )
 }
