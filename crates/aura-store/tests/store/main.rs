@@ -8,6 +8,7 @@ mod close;
 mod commit_failures;
 mod conversation_edit;
 mod conversations;
+mod database_defaults;
 mod dead_server;
 mod dyn_traits;
 mod faults;
