@@ -166,17 +166,23 @@ impl RawPool {
         let sep = if text.contains('?') { '&' } else { '?' };
         let dsn = Dsn::parse(
             "raw side URL",
-            secrecy::SecretString::from(format!(
-                "{text}{sep}application_name=aura-bench-raw&options={}",
-                raw_session_options()
-            )),
+            secrecy::SecretString::from(format!("{text}{sep}application_name=aura-bench-raw")),
         )?;
+        // The session settings of aura-db's pooled connections, so both sides' backends run
+        // their statements under the same settings (a statement timeout and the connection
+        // check each arm a server timer per statement: server CPU of the configuration, not
+        // of the store).
+        let session = aura_db::PoolSettings::default().session_statements();
         let mut conns = VecDeque::with_capacity(size);
         let mut backends = Vec::with_capacity(size);
         for _ in 0..size {
             let client = aura_db::connect_raw(&dsn)
                 .await
                 .with_context(|| format!("raw connect to {dsn}"))?;
+            client
+                .batch_execute(&session)
+                .await
+                .context("raw session settings")?;
             let st = Statements::prepare(&client).await?;
             let mut prepared = Vec::with_capacity(extra.len());
             for sql in extra {
@@ -509,20 +515,4 @@ fn summary(row: &Row) -> anyhow::Result<ConversationSummary> {
         output_tokens: row.try_get(6)?,
         last_activity_at: row.try_get(7)?,
     })
-}
-
-/// The session settings of aura-db's pooled connections (its default statement and
-/// idle-in-transaction timeouts, the 1 s client connection check), as the URL-encoded
-/// startup `options` of the raw side's connections, so both sides' backends run their
-/// statements under the same settings: a statement timeout and the connection check each
-/// arm a server timer per statement, which is server CPU of the configuration, not of the
-/// store.
-fn raw_session_options() -> String {
-    let pool = aura_db::PoolSettings::default();
-    format!(
-        "-c%20statement_timeout%3D{}%20-c%20idle_in_transaction_session_timeout%3D{}\
-         %20-c%20client_connection_check_interval%3D1000",
-        pool.statement_timeout.as_millis(),
-        pool.idle_in_transaction_timeout.as_millis()
-    )
 }

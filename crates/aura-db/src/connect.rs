@@ -76,31 +76,13 @@ pub(crate) struct ConnectSpec {
 
 impl ConnectSpec {
     /// A spec for `dsn` with the per-connection settings of `settings`: application_name
-    /// and connect timeout in the startup packet; statement_timeout,
-    /// idle_in_transaction_session_timeout, a 1 s client_connection_check_interval,
-    /// `default_transaction_isolation = 'read committed'` (and
-    /// `default_transaction_read_only` for a read pool) as `SET`s each new connection runs
-    /// once, one round trip. The isolation is pinned because the store's single-statement
-    /// writes are written for READ COMMITTED (the conversation's row lock orders concurrent
-    /// appends; under a database default of `serializable` they fail with 40001), and a hot
-    /// standby refuses serializable transactions. Not the startup `options`: PgBouncer refuses those unless told
-    /// to ignore them, and then drops them; `SET`s hold through it in session mode. The
-    /// check interval lets the server end the statement and transaction of a connection
-    /// dropped mid-statement (a cancelled `with_tx`) within a second, instead of holding
-    /// its locks until the statement ends.
+    /// and connect timeout in the startup packet; the session settings
+    /// ([`PoolSettings::session_statements`]) as `SET`s each new connection runs once, one
+    /// round trip. Not the startup `options`: PgBouncer refuses those unless told to ignore
+    /// them, and then drops them; `SET`s hold through it in session mode.
     pub(crate) fn pooled(dsn: &Dsn, settings: &PoolSettings) -> Self {
-        let mut session = format!(
-            "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}; \
-             SET client_connection_check_interval = 1000; \
-             SET default_transaction_isolation = 'read committed';",
-            settings.statement_timeout.as_millis(),
-            settings.idle_in_transaction_timeout.as_millis()
-        );
-        if settings.read_only {
-            session.push_str(" SET default_transaction_read_only = on;");
-        }
         let mut spec = Self::single(dsn, &settings.application_name, settings.connect_timeout);
-        spec.session = Some(session);
+        spec.session = Some(settings.session_statements());
         spec
     }
 

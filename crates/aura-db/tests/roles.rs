@@ -243,13 +243,8 @@ async fn the_quote_trap_cannot_inject_with_standard_conforming_strings_off() {
         .batch_execute(&format!("CREATE ROLE \"{victim}\" NOLOGIN"))
         .await
         .unwrap();
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE \"{}\" SET standard_conforming_strings = off",
-            db.name()
-        ))
-        .await
-        .unwrap();
+    db.set_database_default("standard_conforming_strings = off")
+        .await;
     let password = format!("\\'; ALTER ROLE {victim} SUPERUSER; --");
     ensure_roles_with(db.superuser_url(), &names.spec(&password), TIMEOUT)
         .await
@@ -425,13 +420,7 @@ async fn no_plaintext_password_in_the_server_log() {
     let db = TestDb::empty().await;
     let names = Names::new();
     let admin = db.superuser_client().await;
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE \"{}\" SET log_statement = 'all'",
-            db.name()
-        ))
-        .await
-        .unwrap();
+    db.set_database_default("log_statement = 'all'").await;
     let planted = format!("Pl4nted-{}", names.app);
     ensure_roles_with(db.superuser_url(), &names.spec(&planted), TIMEOUT)
         .await

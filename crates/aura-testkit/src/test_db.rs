@@ -117,6 +117,18 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("aura-testkit: {e}"))
     }
 
+    /// Sets a default for this database as the superuser (`ALTER DATABASE … SET
+    /// <assignment>`, e.g. `log_statement = 'all'`): sessions opened afterwards start with
+    /// it, as an operator's database-level setting would have them.
+    pub async fn set_database_default(&self, assignment: &str) {
+        let sql = format!("ALTER DATABASE \"{}\" SET {assignment}", self.name);
+        self.superuser_client()
+            .await
+            .batch_execute(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("aura-testkit: {sql}: {e}"));
+    }
+
     /// The server's log so far, for tests asserting what never reaches it: the local
     /// cluster's log file, or on AURA_TEST_DATABASE_URL the file `pg_current_logfile()`
     /// names, read with `pg_read_file` (that server needs `logging_collector = on`).

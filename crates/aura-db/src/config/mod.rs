@@ -109,6 +109,32 @@ impl PoolSettings {
             None => Some(self.checkout_timeout + self.statement_timeout + OPERATION_MARGIN),
         }
     }
+
+    /// The `SET` statements every pooled connection runs once when it is made:
+    /// `statement_timeout`, `idle_in_transaction_session_timeout`, a 1 s
+    /// `client_connection_check_interval`, `default_transaction_isolation = 'read
+    /// committed'` (and `default_transaction_read_only = on` for a read pool).
+    ///
+    /// The check interval lets the server end the statement and transaction of a
+    /// connection dropped mid-statement (a cancelled `with_tx`) within a second, instead of
+    /// holding its locks until the statement ends. The isolation is pinned because the
+    /// store's single-statement writes are written for READ COMMITTED (the conversation's
+    /// row lock orders concurrent appends; under a database default of `serializable` they
+    /// fail with 40001), and a hot standby refuses serializable transactions. Behind a
+    /// pooler that shares sessions, set these on the role instead (docs/scale-out.md).
+    pub fn session_statements(&self) -> String {
+        let mut session = format!(
+            "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}; \
+             SET client_connection_check_interval = 1000; \
+             SET default_transaction_isolation = 'read committed';",
+            self.statement_timeout.as_millis(),
+            self.idle_in_transaction_timeout.as_millis()
+        );
+        if self.read_only {
+            session.push_str(" SET default_transaction_read_only = on;");
+        }
+        session
+    }
 }
 
 impl Config {

@@ -5,8 +5,7 @@ use aura_schema::{Conversation, ConversationId, conversations};
 use chrono::{DateTime, Utc};
 use diesel::{OptionalExtension, QueryDsl};
 
-use crate::pg::one_row::OneRowDsl;
-
+use super::one_row::OneRowDsl;
 use super::{PgStore, settle};
 use crate::edit::ConversationEdit;
 use crate::error::{ConflictKind, Entity, StoreError};

@@ -8,8 +8,7 @@ use diesel::{
 };
 use diesel_async::RunQueryDsl;
 
-use crate::pg::one_row::OneRowDsl;
-
+use super::one_row::OneRowDsl;
 use super::{PgStore, settle};
 use crate::classify::classify_diesel;
 use crate::cursor::Cursor;

@@ -4,8 +4,7 @@ use aura_db::AsyncPgConnection;
 use aura_schema::{ConversationId, conversations, runs};
 use diesel::{QueryDsl, QueryResult};
 
-use crate::pg::one_row::OneRowDsl;
-
+use super::one_row::OneRowDsl;
 use crate::keys::RunKey;
 
 /// Whether the conversation exists.

@@ -9,8 +9,7 @@ use aura_schema::{
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
 
-use crate::pg::one_row::OneRowDsl;
-
+use super::one_row::OneRowDsl;
 use super::{PgStore, exists, settle};
 use crate::cursor::Cursor;
 use crate::error::{Entity, StoreError};

@@ -11,8 +11,7 @@ use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
 
-use crate::pg::one_row::OneRowDsl;
-
+use super::one_row::OneRowDsl;
 use super::{PgStore, settle};
 use crate::classify::classify_diesel;
 use crate::error::{ConflictKind, Entity, StoreError, Subject};

@@ -5,8 +5,7 @@ use aura_schema::{ConversationId, Run, RunId, RunStatus, runs};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
 
-use crate::pg::one_row::OneRowDsl;
-
+use super::one_row::OneRowDsl;
 use super::{PgStore, settle};
 use crate::classify::{classify_diesel, is_violation};
 use crate::error::{ConflictKind, Entity, StoreError, Subject};

@@ -8,8 +8,7 @@ use aura_schema::{Conversation, ConversationId, Turn};
 use diesel::{OptionalExtension, QueryResult};
 use diesel_async::RunQueryDsl;
 
-use crate::pg::one_row::OneRowDsl;
-
+use super::one_row::OneRowDsl;
 use super::{PgStore, exists, settle};
 use crate::error::{Entity, StoreError};
 use crate::limits;

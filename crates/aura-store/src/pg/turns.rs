@@ -4,8 +4,7 @@ use aura_schema::{ConversationId, RunId, Turn, TurnId, turns};
 use chrono::{DateTime, Utc};
 use diesel::{OptionalExtension, QueryDsl, SelectableHelper};
 
-use crate::pg::one_row::OneRowDsl;
-
+use super::one_row::OneRowDsl;
 use super::{PgStore, settle};
 use crate::classify::{classify_diesel, is_violation};
 use crate::error::{ConflictKind, Entity, StoreError, Subject};

@@ -17,13 +17,8 @@ use crate::invariants::assert_aggregates_match;
 async fn concurrent_appends_succeed_under_a_serializable_database_default() {
     let db = aura_testkit::TestDb::new().await;
     let admin = db.superuser_client().await;
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE \"{}\" SET default_transaction_isolation = 'serializable'",
-            db.name()
-        ))
-        .await
-        .expect("hostile default");
+    db.set_database_default("default_transaction_isolation = 'serializable'")
+        .await;
     // Opened after the ALTER: every session of this pool starts with the hostile default.
     let store = Arc::new(PgStore::new(db.pool().await));
     {

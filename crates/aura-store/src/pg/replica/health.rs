@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use aura_db::{Config, Pool};
 use diesel::sql_types::{Bool, Double, Nullable, Text};
 
-use crate::pg::one_row::OneRowDsl;
-
 use crate::consistency::WalLsn;
 use crate::error::StoreError;
+use crate::pg::one_row::OneRowDsl;
 
 /// How long a replica found down is left alone before it is checked again.
 const RETRY_DOWN: Duration = Duration::from_secs(5);

@@ -33,12 +33,11 @@ use std::time::Duration;
 use aura_db::{Config, Pool, PooledConn};
 use diesel::sql_types::Text;
 
-use crate::pg::one_row::OneRowDsl;
-
 use self::health::Replica;
 use super::{PgStore, settle};
 use crate::consistency::{Consistency, WalLsn};
 use crate::error::StoreError;
+use crate::pg::one_row::OneRowDsl;
 
 /// A handle's write position before its first write.
 const NO_WRITE: u64 = 0;
