@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use aura_store::{ConversationStore, PgStore};
+use aura_store::{ConversationStore, PgStore, TurnStore};
 use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
 
-use crate::common::{append_in_background, conversation, scalar};
+use crate::common::{append_in_background, conversation, scalar, turn};
 use crate::invariants::assert_aggregates_match;
 
 #[tokio::test]
@@ -50,4 +50,30 @@ async fn concurrent_appends_succeed_under_a_serializable_database_default() {
         200
     );
     assert_aggregates_match(&admin).await;
+}
+
+/// `idle_session_timeout` on the database (an operator reclaiming idle connections): the
+/// server closes every pooled connection that sits idle longer, and the next calls still
+/// succeed, on new connections, without a retry policy.
+#[tokio::test]
+async fn calls_succeed_after_the_server_closed_idle_pooled_connections() {
+    let db = aura_testkit::TestDb::new().await;
+    db.set_database_default("idle_session_timeout = '200ms'")
+        .await;
+    let store = PgStore::new(db.pool().await);
+    let c = conversation(&store).await;
+    let before = store.pool().stats().connects;
+    for round in 0..3 {
+        // Longer than the timeout: the server has ended every idle session of the pool.
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        let got = store.get_conversation(c.id).await;
+        assert!(got.is_ok(), "round {round}: {got:?}");
+        let turn = store.append_turn(c.id, turn("hi", 1, 1)).await;
+        assert!(turn.is_ok(), "round {round}: {turn:?}");
+    }
+    let read = store.get_conversation(c.id).await.expect("get");
+    assert_eq!(read.turns.len(), 3);
+    // Each round found its idle connections closed by the server and made a new one.
+    let made = store.pool().stats().connects - before;
+    assert!(made >= 3, "{made} new connections in 3 rounds");
 }
