@@ -21,31 +21,39 @@ use crate::pg::PgStore;
 use crate::views::{ConversationWithTurns, Page, StoppedRun};
 use aura_schema::{AskUserRequest, Conversation, Run, Turn};
 
-/// Runs `operation` (the store operation `op` on table `collection`) inside its span, then
-/// warns if it took longer than the pool's `slow_op` threshold.
-pub(crate) async fn traced<T: Returned>(
+/// Runs the operation `start` makes (the store operation `op` on table `collection`) inside
+/// its span, then warns if it took longer than the pool's `slow_op` threshold.
+///
+/// It takes the maker, not the future: a future passed to an `async fn` is stored twice in
+/// that function's own future (as the argument, then where it is awaited;
+/// rust-lang/rust#62958), so each layer doubled the size, and a store call's future was
+/// 14 KB, copied whole when boxed (see the size test in `pg/traced.rs`).
+pub(crate) async fn traced<T: Returned, Fut>(
     store: &PgStore,
     op: &'static str,
     collection: &'static str,
-    operation: impl Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
+    start: impl FnOnce() -> Fut,
+) -> Result<T, StoreError>
+where
+    Fut: Future<Output = Result<T, StoreError>>,
+{
     let pool = store.pool();
     let threshold = pool.settings().slow_op;
-    let start = Instant::now();
+    let began = Instant::now();
     if !store.tracing() {
-        let result = operation.await;
-        db_telemetry::warn_if_slow(threshold, op, start.elapsed());
+        let result = start().await;
+        db_telemetry::warn_if_slow(threshold, op, began.elapsed());
         return result;
     }
     let span = db_telemetry::operation_span(pool.attributes(), op, collection);
     if span.is_disabled() {
         // No subscriber listens to the span (the warning may still have one).
-        let result = operation.await;
-        db_telemetry::warn_if_slow(threshold, op, start.elapsed());
+        let result = start().await;
+        db_telemetry::warn_if_slow(threshold, op, began.elapsed());
         return result;
     }
-    let result = operation.instrument(span.clone()).await;
-    let elapsed = start.elapsed();
+    let result = start().instrument(span.clone()).await;
+    let elapsed = began.elapsed();
     match &result {
         Ok(value) => {
             if let Some(rows) = value.rows() {

@@ -72,7 +72,7 @@ impl PgStore {
         let policy: &RetryPolicy = self.retry_policy();
         let mut attempt = 1;
         loop {
-            let err = match self.within_deadline(make()).await {
+            let err = match self.within_deadline(&mut make).await {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
             };
@@ -97,17 +97,19 @@ impl PgStore {
         }
     }
 
-    /// `operation`, failing as [`StoreError::Unavailable`] ([`DbError::Timeout`]) when the
-    /// pool's operation deadline passes first. The operation's future is dropped then: its
-    /// armed connection is discarded and its statement cancelled (`PooledConn::arm`).
-    async fn within_deadline<T>(
-        &self,
-        operation: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
+    /// The operation `start` makes, failing as [`StoreError::Unavailable`]
+    /// ([`DbError::Timeout`]) when the pool's operation deadline passes first. The
+    /// operation's future is dropped then: its armed connection is discarded and its
+    /// statement cancelled (`PooledConn::arm`). (A maker, not a future: see
+    /// `crate::telemetry::traced`.)
+    async fn within_deadline<T, Fut>(&self, start: impl FnOnce() -> Fut) -> Result<T, StoreError>
+    where
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
         let pool = self.pool();
         match pool.settings().operation_deadline() {
-            None => operation.await,
-            Some(deadline) => match tokio::time::timeout(deadline, operation).await {
+            None => start().await,
+            Some(deadline) => match tokio::time::timeout(deadline, start()).await {
                 Ok(result) => result,
                 Err(_) => Err(StoreError::Unavailable(DbError::Timeout {
                     target: pool.target().to_owned(),

@@ -37,8 +37,10 @@ impl PgStore {
         T: Returned,
         F: Fn(PgStore) -> ReadOp<T>,
     {
-        let run = self.attempts(name, Repeat::AnyTransient, || self.routed(&op));
-        traced(self, name, collection, run).await
+        traced(self, name, collection, || {
+            self.attempts(name, Repeat::AnyTransient, || self.routed(&op))
+        })
+        .await
     }
 
     /// A write operation `name` on `collection`: each attempt `make` starts, repeated as
@@ -56,8 +58,10 @@ impl PgStore {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
-        let run = self.written(self.attempts(name, repeat, make));
-        traced(self, name, collection, run).await
+        traced(self, name, collection, || {
+            self.written(|| self.attempts(name, repeat, make))
+        })
+        .await
     }
 }
 
@@ -303,5 +307,35 @@ impl RequestStore for PgStore {
             Box::pin(async move { s.list_all_pending_requests_body(query).await })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aura_schema::{ConversationId, TurnRole};
+
+    use super::*;
+
+    /// A store call's future holds every layer (span, retry attempts, deadline, routing;
+    /// a write also its body). Each layer takes a maker, not a future, so none holds its
+    /// inner future twice (see `crate::telemetry::traced`): in a debug build a read's was
+    /// 13.9 KB before and is under 1 KB now, a write's under 4 KB.
+    #[tokio::test]
+    async fn a_store_call_future_stays_small() {
+        let db = aura_testkit::TestDb::new().await;
+        let store = PgStore::new(db.pool().await);
+        let id = ConversationId::new();
+        let read = store.read("list_turns", TURNS, move |s| {
+            Box::pin(async move { s.list_turns_body(id, TurnQuery::latest(40)).await })
+        });
+        let size = std::mem::size_of_val(&read);
+        assert!(size <= 2048, "a read's future is {size} bytes");
+        drop(read);
+        let draft = TurnDraft::new(TurnRole::User, "hi");
+        let write = store.write("append_turn", TURNS, Repeat::IfNothingApplied, || {
+            store.append_turn_body(id, draft)
+        });
+        let size = std::mem::size_of_val(&write);
+        assert!(size <= 6144, "a write's future is {size} bytes");
     }
 }

@@ -188,7 +188,8 @@ impl PgStore {
             }
             Consistency::After(lsn) => Some(lsn.0),
         };
-        let Some(pool) = replica.route(required).await else {
+        // Boxed: only stores with a replica route; the others do not carry its future.
+        let Some(pool) = Box::pin(replica.route(required)).await else {
             return op(self.clone()).await;
         };
         let mut on_replica = self.clone();
@@ -202,17 +203,18 @@ impl PgStore {
         }
     }
 
-    /// Runs the write operation `op`; with a replica, then records the primary's WAL
+    /// Runs the write operation `start` makes; with a replica, then records the primary's WAL
     /// insert position as this handle's write position (also after an ambiguous failure,
     /// which may have committed).
-    pub(super) async fn written<T>(
-        &self,
-        op: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        let result = op.await;
+    pub(super) async fn written<T, Fut>(&self, start: impl FnOnce() -> Fut) -> Result<T, StoreError>
+    where
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let result = start().await;
         if self.reads.replica.is_some() && matches!(result, Ok(_) | Err(StoreError::Unavailable(_)))
         {
-            self.record_write().await;
+            // Boxed: only stores with a replica wait for it; the others do not carry it.
+            Box::pin(self.record_write()).await;
         }
         result
     }
