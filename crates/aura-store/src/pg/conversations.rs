@@ -15,7 +15,7 @@ use crate::cursor::Cursor;
 use crate::error::{ConflictKind, Entity, StoreError, Subject};
 use crate::input::ConversationDraft;
 use crate::limits::{self, MAX_MODEL_CHARS, MAX_TITLE_CHARS};
-use crate::sql::{LoadConversation, LoadTurns};
+use crate::sql::{DecodedTurn, LoadConversation, LoadTurns};
 use crate::telemetry::query_text;
 use crate::views::{ConversationSummary, ConversationWithTurns, ListQuery, Page};
 
@@ -210,12 +210,12 @@ async fn load(conn: &AsyncPgConnection, id: ConversationId) -> QueryResult<Loade
     let turns = LoadTurns {
         conversation_id: id,
     }
-    .load::<Turn>(&mut second);
+    .load::<DecodedTurn>(&mut second);
     let (conversation, turns) =
         tokio::try_join!(biased; async { conversation.await.optional() }, turns)?;
     Ok(Loaded {
         conversation,
-        turns,
+        turns: DecodedTurn::turns(turns),
     })
 }
 

@@ -12,7 +12,7 @@ use super::one_row::OneRowDsl;
 use super::{PgStore, exists, settle};
 use crate::error::{Entity, StoreError};
 use crate::limits;
-use crate::sql::{LatestTurns, LoadConversation, TurnsAfter, TurnsBefore};
+use crate::sql::{DecodedTurn, LatestTurns, LoadConversation, TurnsAfter, TurnsBefore};
 use crate::telemetry::query_text;
 use crate::turn_query::{TurnPage, TurnPosition, TurnQuery};
 use crate::views::ConversationWithTurns;
@@ -49,7 +49,7 @@ impl PgStore {
             let mut shared: &AsyncPgConnection = &conn;
             // Newest first for the backward reads: the index is walked from the position
             // down; reversed below.
-            let turns: Vec<Turn> = match query.position {
+            let rows: Vec<DecodedTurn> = match query.position {
                 TurnPosition::After(seq) => {
                     query_text(TurnsAfter {
                         conversation_id,
@@ -77,10 +77,10 @@ impl PgStore {
                     .await?
                 }
             };
-            if turns.is_empty() && !exists::conversation(shared, conversation_id).await? {
+            if rows.is_empty() && !exists::conversation(shared, conversation_id).await? {
                 return Err(StoreError::not_found(Entity::Conversation, conversation_id));
             }
-            Ok(turns)
+            Ok(DecodedTurn::turns(rows))
         }
         .await;
         let mut turns = settle(&mut conn, loaded)?;
@@ -162,12 +162,12 @@ async fn load_last(
         conversation_id: id,
         limit: i64::from(n),
     }
-    .load::<Turn>(&mut second);
+    .load::<DecodedTurn>(&mut second);
     let (conversation, newest_first) =
         tokio::try_join!(biased; async { conversation.await.optional() }, turns)?;
     Ok(LoadedLast {
         conversation,
-        newest_first,
+        newest_first: DecodedTurn::turns(newest_first),
     })
 }
 

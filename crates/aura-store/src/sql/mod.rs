@@ -10,6 +10,7 @@
 //! statements do not depend on `search_path`.
 
 mod conversations;
+mod decoded_turn;
 mod listings;
 #[cfg(test)]
 mod plans;
@@ -20,6 +21,7 @@ mod turn_pages;
 mod turns;
 
 pub(crate) use conversations::EditConversation;
+pub(crate) use decoded_turn::DecodedTurn;
 pub(crate) use listings::{PendingAfter, PendingPage, RunsAfter, RunsPage};
 pub(crate) use reads::{LoadConversation, LoadTurns};
 pub(crate) use requests::{AnswerRequest, CreateRequest, MarkResumed};
