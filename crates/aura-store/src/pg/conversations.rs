@@ -108,12 +108,12 @@ impl PgStore {
                     isolation: Isolation::RepeatableRead,
                     read_only: true,
                 };
-                // Boxed: rare, and the transaction's future would make every call's larger.
-                let loaded = Box::pin(self.tx(options, async |conn| {
-                    let loaded = load(conn, id).await.map_err(StoreError::from);
-                    settle(conn, loaded)
-                }))
-                .await?;
+                let loaded = self
+                    .tx(options, async |conn| {
+                        let loaded = load(conn, id).await.map_err(StoreError::from);
+                        settle(conn, loaded)
+                    })
+                    .await?;
                 loaded
                     .snapshot()
                     .ok_or_else(|| StoreError::not_found(Entity::Conversation, id))

@@ -139,7 +139,9 @@ impl PgStore {
     }
 
     /// [`aura_db::with_tx_opts`] on the store's pool, failing as [`StoreError::Closed`] once
-    /// the store is closed.
+    /// the store is closed. Boxed: the transaction's future is kilobytes, and the operations
+    /// that reach it only sometimes (a torn read's snapshot) would otherwise carry it in
+    /// every call's future.
     async fn tx<T, F>(&self, options: TxOptions, body: F) -> Result<T, StoreError>
     where
         for<'c> F: AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, StoreError>
@@ -147,7 +149,7 @@ impl PgStore {
             + Send,
         T: Send,
     {
-        aura_db::with_tx_opts(&self.pool, options, body).await
+        Box::pin(aura_db::with_tx_opts(&self.pool, options, body)).await
     }
 }
 

@@ -121,12 +121,12 @@ impl PgStore {
                     isolation: Isolation::RepeatableRead,
                     read_only: true,
                 };
-                // Boxed: rare, and the transaction's future would make every call's larger.
-                let loaded = Box::pin(self.tx(options, async |conn| {
-                    let loaded = load_last(conn, id, n).await.map_err(StoreError::from);
-                    settle(conn, loaded)
-                }))
-                .await?;
+                let loaded = self
+                    .tx(options, async |conn| {
+                        let loaded = load_last(conn, id, n).await.map_err(StoreError::from);
+                        settle(conn, loaded)
+                    })
+                    .await?;
                 // One snapshot: consistent by construction.
                 loaded
                     .consistent(n)
